@@ -1,0 +1,171 @@
+"""Build fastconv's compiled core.
+
+Every ``src/fastconv/_*.pyx`` becomes an extension module ``fastconv._*``. The C kernels live in
+``src/fastconv/_isa/<area>_<isa>.c``: each file is compiled once, with the flags of its
+instruction set only (never ``-march=native``), and the objects are linked into every extension;
+the best ISA the CPU supports is picked at import. OpenMP is used when a tiny OpenMP program
+compiles *and runs* with the compiler in use; ``FASTCONV_OPENMP=0`` forces a serial build.
+``FASTCONV_DEBUG=1`` turns Cython's bounds and wraparound checks back on.
+"""
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from glob import glob
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ISA_DIR = os.path.join("src", "fastconv", "_isa")
+INCLUDE = [os.path.join(HERE, "include"), np.get_include()]
+
+
+def log(msg):
+    print(f"fastconv build: {msg}", flush=True)
+
+
+def _machine():
+    m = platform.machine().lower()
+    if m in ("x86_64", "amd64", "x64"):
+        return "x86_64"
+    if m in ("aarch64", "arm64"):
+        return "aarch64"
+    return m
+
+
+# Per instruction set: compiler flags (gcc/clang, msvc) and a program that must compile with them.
+ISA_FLAGS = {
+    "x86_64": {
+        "avx2": (["-mavx2", "-mfma"], ["/arch:AVX2"],
+                 "#include <immintrin.h>\nint main(void){__m256 a=_mm256_set1_ps(1.f);"
+                 "a=_mm256_fmadd_ps(a,a,a);return (int)_mm256_cvtss_f32(a);}\n"),
+        "avx512": (["-mavx512f", "-mavx2", "-mfma"], ["/arch:AVX512"],
+                   "#include <immintrin.h>\nint main(void){__m512 a=_mm512_set1_ps(1.f);"
+                   "a=_mm512_fmadd_ps(a,a,a);return (int)_mm512_reduce_add_ps(a);}\n"),
+    },
+    "aarch64": {
+        "neon": ([], [],
+                 "#include <arm_neon.h>\nint main(void){float32x4_t a=vdupq_n_f32(1.f);"
+                 "a=vfmaq_f32(a,a,a);return (int)vgetq_lane_f32(a,0);}\n"),
+    },
+}
+
+OPENMP_PROGRAM = r"""
+#include <omp.h>
+#include <stdio.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel num_threads(2) reduction(+:n)
+    n += 1;
+    printf("%d %d\n", n, omp_get_max_threads());
+    return n == 2 ? 0 : 1;
+}
+"""
+
+
+class BuildExt(build_ext):
+    """Picks flags by compiler type, probes OpenMP and ISA support, builds the kernel objects."""
+
+    def _try(self, source, flags, link_flags=(), run=False):
+        tmp = tempfile.mkdtemp(prefix="fastconv-probe-")
+        try:
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as f:
+                f.write(source)
+            objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=list(flags))
+            if not run:
+                return True
+            exe = os.path.join(tmp, "probe")
+            self.compiler.link_executable(objs, exe, output_dir=tmp,
+                                          extra_postargs=list(link_flags))
+            exe_path = exe + (".exe" if sys.platform == "win32" else "")
+            subprocess.run([exe_path], check=True, capture_output=True, timeout=60)
+            return True
+        except Exception as exc:  # any failure means "not usable"; the reason is printed
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _openmp(self, msvc):
+        if os.environ.get("FASTCONV_OPENMP", "1").strip().lower() in ("0", "false", "no", "off"):
+            log("OpenMP disabled by FASTCONV_OPENMP=0: serial build")
+            return [], [], ""
+        if msvc:
+            cflags, lflags, runtime = ["/openmp"], [], "vcomp"
+        elif sys.platform == "darwin":
+            cflags, lflags, runtime = ["-Xpreprocessor", "-fopenmp"], ["-lomp"], "libomp"
+        else:
+            cflags, lflags = ["-fopenmp"], ["-fopenmp"]
+            cc = " ".join(self.compiler.compiler or []) if hasattr(self.compiler, "compiler") else ""
+            runtime = "libomp" if "clang" in cc else "libgomp"
+        self._last_error = ""
+        if self._try(OPENMP_PROGRAM, cflags, lflags, run=True):
+            log(f"OpenMP works with this compiler ({runtime}): parallel build")
+            return cflags, lflags, runtime
+        log(f"OpenMP test program failed to compile or run ({self._last_error}): serial build")
+        return [], [], ""
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        base = ["/O2"] if msvc else ["-O3", "-fno-strict-aliasing"]
+        omp_c, omp_l, omp_runtime = self._openmp(msvc)
+
+        isas = [("scalar", [])]
+        for isa, (gnu, ms, probe) in ISA_FLAGS.get(_machine(), {}).items():
+            flags = ms if msvc else gnu
+            self._last_error = ""
+            if self._try(probe, base + flags):
+                isas.append((isa, flags))
+            else:
+                log(f"compiler cannot build {isa} kernels ({self._last_error}): skipped")
+        log("kernels for: " + ", ".join(name for name, _ in isas))
+
+        macros = [("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
+                  ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")]
+        macros += [(f"FC_HAVE_{name.upper()}", "1") for name, _ in isas]
+        if omp_c:
+            macros += [("FC_OPENMP", "1"), ("FC_OPENMP_RUNTIME", f'"{omp_runtime}"')]
+
+        objects = []
+        for name, flags in isas:
+            sources = sorted(glob(os.path.join(ISA_DIR, f"*_{name}.c")))
+            if sources:
+                objects += self.compiler.compile(
+                    sources, output_dir=self.build_temp, macros=macros, include_dirs=INCLUDE,
+                    extra_postargs=base + flags + omp_c,
+                    depends=glob(os.path.join("include", "fastconv", "**", "*.h"), recursive=True))
+        for ext in self.extensions:
+            ext.define_macros = list(ext.define_macros) + macros
+            ext.include_dirs = list(ext.include_dirs) + INCLUDE
+            ext.extra_compile_args = list(ext.extra_compile_args) + base + omp_c
+            ext.extra_link_args = list(ext.extra_link_args) + omp_l
+            ext.extra_objects = list(ext.extra_objects) + objects
+        super().build_extensions()
+
+
+def extensions():
+    debug = os.environ.get("FASTCONV_DEBUG", "0") not in ("", "0")
+    exts = [
+        Extension(f"fastconv.{os.path.splitext(os.path.basename(p))[0]}", [p],
+                  depends=glob(os.path.join("include", "fastconv", "**", "*.h"), recursive=True))
+        for p in sorted(glob(os.path.join("src", "fastconv", "_*.pyx")))
+    ]
+    directives = {
+        "language_level": 3, "boundscheck": debug, "wraparound": debug,
+        "initializedcheck": debug, "cdivision": True, "embedsignature": True,
+    }
+    return cythonize(exts, compiler_directives=directives, include_path=["src"])
+
+
+if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    log("free-threaded Python: extensions declare they do not need the GIL")
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,73 @@
+"""Which instruction set the kernels use: chosen once at import, capped by FASTCONV_ISA.
+
+The choice lives here, in Python; every compiled driver is handed the ISA number with its
+arguments, so the C side keeps no mutable global state.
+"""
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+
+from ._extension import load
+
+ISA_NAMES = ("scalar", "avx2", "avx512", "neon")
+# Preference order, best first.
+_PREFERENCE = ("avx512", "avx2", "neon", "scalar")
+
+_current: str | None = None
+
+
+def available_isas() -> tuple[str, ...]:
+    """ISAs both compiled into this build and supported by this CPU, best first."""
+    cpu = load("_cpu")
+    usable = set(cpu.compiled_isas()) & set(cpu.cpu_isas())
+    return tuple(name for name in _PREFERENCE if name in usable)
+
+
+def _choose(cap: str | None) -> str:
+    usable = available_isas()
+    if not cap:
+        return usable[0]
+    cap = cap.strip().lower()
+    if cap not in ISA_NAMES:
+        warnings.warn(
+            f"FASTCONV_ISA={cap!r} is not one of {', '.join(ISA_NAMES)}; ignoring it and "
+            f"using {usable[0]!r}", RuntimeWarning, stacklevel=3)
+        return usable[0]
+    if cap in usable:
+        return cap
+    # A cap the CPU lacks: the best ISA below it, else the best there is.
+    below = _PREFERENCE[_PREFERENCE.index(cap):]
+    best = next((name for name in below if name in usable), usable[0])
+    warnings.warn(
+        f"FASTCONV_ISA={cap!r} is not available on this machine (available: "
+        f"{', '.join(usable)}); using {best!r}", RuntimeWarning, stacklevel=3)
+    return best
+
+
+def current_isa() -> str:
+    """The ISA in use (chosen on first call)."""
+    global _current
+    if _current is None:
+        _current = _choose(os.environ.get("FASTCONV_ISA"))
+    return _current
+
+
+def isa_index() -> int:
+    """The ISA in use as the number the compiled drivers take."""
+    return ISA_NAMES.index(current_isa())
+
+
+@contextlib.contextmanager
+def use_isa(name: str) -> Iterator[None]:
+    """Test hook: run the block with kernels of ISA ``name`` (must be available)."""
+    global _current
+    if name not in available_isas():
+        raise ValueError(f"isa={name!r} is not available here: {available_isas()}")
+    previous = current_isa()
+    _current = name
+    try:
+        yield
+    finally:
+        _current = previous

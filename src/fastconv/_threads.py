@@ -1,0 +1,102 @@
+"""Thread-count rules, written down once.
+
+- ``threads=None`` means ``get_num_threads()``; an int ``n >= 1`` means exactly ``n``; ``-1`` means
+  every CPU this process may run on; anything else is an error.
+- The default is ``OMP_NUM_THREADS`` if set, else the CPUs this process may run on (affinity).
+- ``set_num_threads(n)`` changes the default for the process; ``with num_threads(n):`` changes it
+  for the current thread / async context only (a ``ContextVar``), so concurrent callers do not
+  see each other's blocks.
+- threadpoolctl's ``threadpool_limits(n, user_api="openmp")`` sets the OpenMP runtime's
+  ``nthreads-var``; while it differs from its value at import, it caps the default too.
+- Small problems run on one thread: waking a team costs more than it saves.
+"""
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator
+
+from ._extension import load
+
+# Below this much work per thread (in multiply-adds) extra threads do not pay for themselves.
+MIN_WORK_PER_THREAD = 1 << 17
+
+_process_default: int | None = None
+_context_default: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "fastconv_num_threads", default=None)
+_omp_initial: int | None = None
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _env_default() -> int:
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    return cpu_count()
+
+
+def check_threads(n: object, name: str = "threads") -> int:
+    """Validate a thread count: an int >= 1, or -1 for every CPU."""
+    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
+        raise TypeError(f"{name} must be an int >= 1 or -1 (all CPUs), got {n!r}")
+    n = int(n)  # type: ignore[call-overload]
+    if n == -1:
+        return cpu_count()
+    if n < 1:
+        raise ValueError(f"{name} must be an int >= 1 or -1 (all CPUs), got {n}")
+    return n
+
+
+def _openmp_cap() -> int | None:
+    global _omp_initial
+    cpu = load("_cpu")
+    if not cpu.openmp_enabled():
+        return None
+    now = cpu.omp_max_threads()
+    if _omp_initial is None:
+        _omp_initial = now
+        return None
+    return now if now != _omp_initial else None
+
+
+def get_num_threads() -> int:
+    """The number of threads an operator called with ``threads=None`` uses at most."""
+    n = _context_default.get()
+    if n is None:
+        n = _process_default if _process_default is not None else _env_default()
+    cap = _openmp_cap()
+    return min(n, cap) if cap else n
+
+
+def set_num_threads(n: int) -> None:
+    """Set the default thread count for the whole process (``-1``: every CPU)."""
+    global _process_default
+    _process_default = check_threads(n, "n")
+
+
+@contextlib.contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    """Use ``n`` threads by default inside the ``with`` block (this thread/context only)."""
+    token = _context_default.set(check_threads(n, "n"))
+    try:
+        yield
+    finally:
+        _context_default.reset(token)
+
+
+def resolve(threads: object) -> int:
+    """The thread count an operator was asked for (``threads=`` keyword)."""
+    return get_num_threads() if threads is None else check_threads(threads)
+
+
+def for_work(threads: int, work: float) -> int:
+    """Threads worth using for ``work`` multiply-adds when up to ``threads`` are allowed."""
+    return int(max(1, min(threads, work // MIN_WORK_PER_THREAD)))
+
