@@ -6,6 +6,8 @@ instruction set only (never ``-march=native``), and the objects are linked into 
 the best ISA the CPU supports is picked at import. OpenMP is used when a tiny OpenMP program
 compiles *and runs* with the compiler in use; ``FASTCONV_OPENMP=0`` forces a serial build.
 ``FASTCONV_DEBUG=1`` turns Cython's bounds and wraparound checks back on.
+``FASTCONV_AREAS=gemm,conv`` (developers only) builds just those areas' ``.pyx`` and kernels, plus
+``_cpu``; an area is the name shared by ``_<area>.pyx`` and ``_isa/<area>_<isa>.c``.
 """
 
 import os
@@ -136,7 +138,8 @@ class BuildExt(build_ext):
 
         objects = []
         for name, flags in isas:
-            sources = sorted(glob(os.path.join(ISA_DIR, f"*_{name}.c")))
+            sources = [p for p in sorted(glob(os.path.join(ISA_DIR, f"*_{name}.c")))
+                       if _in_areas(os.path.basename(p)[: -len(f"_{name}.c")])]
             if sources:
                 objects += self.compiler.compile(
                     sources, output_dir=self.build_temp, macros=macros, include_dirs=INCLUDE,
@@ -147,8 +150,19 @@ class BuildExt(build_ext):
             ext.include_dirs = list(ext.include_dirs) + INCLUDE
             ext.extra_compile_args = list(ext.extra_compile_args) + base + omp_c
             ext.extra_link_args = list(ext.extra_link_args) + omp_l
-            ext.extra_objects = list(ext.extra_objects) + objects
+        # One static library: each extension links only the kernel objects it uses.
+        if objects:
+            self.compiler.create_static_lib(objects, "fastconv_kernels",
+                                            output_dir=self.build_temp)
+            for ext in self.extensions:
+                ext.libraries = ["fastconv_kernels", *ext.libraries]
+                ext.library_dirs = [self.build_temp, *ext.library_dirs]
         super().build_extensions()
+
+
+def _in_areas(area):
+    areas = os.environ.get("FASTCONV_AREAS", "").strip()
+    return not areas or area == "cpu" or area in areas.split(",")
 
 
 def extensions():
@@ -157,6 +171,7 @@ def extensions():
         Extension(f"fastconv.{os.path.splitext(os.path.basename(p))[0]}", [p],
                   depends=glob(os.path.join("include", "fastconv", "**", "*.h"), recursive=True))
         for p in sorted(glob(os.path.join("src", "fastconv", "_*.pyx")))
+        if _in_areas(os.path.basename(p)[1:-4])
     ]
     directives = {
         "language_level": 3, "boundscheck": debug, "wraparound": debug,
