@@ -106,7 +106,7 @@ class BuildExt(build_ext):
             cflags, lflags, runtime = ["-Xpreprocessor", "-fopenmp"], ["-lomp"], "libomp"
         else:
             cflags, lflags = ["-fopenmp"], ["-fopenmp"]
-            cc = " ".join(self.compiler.compiler or []) if hasattr(self.compiler, "compiler") else ""
+            cc = " ".join(getattr(self.compiler, "compiler", None) or [])
             runtime = "libomp" if "clang" in cc else "libgomp"
         self._last_error = ""
         if self._try(OPENMP_PROGRAM, cflags, lflags, run=True):

@@ -1,4 +1,4 @@
-"""The runtime: config report, ISA choice at import, thread-count rules, the missing-extension path."""
+"""The runtime: config report, ISA choice, thread-count rules, a missing extension."""
 
 import json
 import os

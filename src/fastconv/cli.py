@@ -8,7 +8,7 @@ import sys
 COMMANDS = {
     "info": ("fastconv.cli", "show version, instruction set, OpenMP and threads"),
     "shapes": ("fastconv.shapes.cli", "output sizes, parameters and receptive fields of a network"),
-    "bench": ("fastconv._bench_cli", "benchmark real-network layers against PyTorch / ONNX Runtime"),
+    "bench": ("fastconv._bench_cli", "time real-network layers against PyTorch / ONNX Runtime"),
     "demo": ("fastconv._demo", "edge detection and a small CNN block on a built-in image"),
 }
 
