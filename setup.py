@@ -136,6 +136,7 @@ class BuildExt(build_ext):
         if omp_c:
             macros += [("FC_OPENMP", "1"), ("FC_OPENMP_RUNTIME", f'"{omp_runtime}"')]
 
+        self._force_if_config_changed(repr((omp_c, omp_l, isas, macros, base)))
         objects = []
         for name, flags in isas:
             sources = [p for p in sorted(glob(os.path.join(ISA_DIR, f"*_{name}.c")))
@@ -158,6 +159,21 @@ class BuildExt(build_ext):
                 ext.libraries = ["fastconv_kernels", *ext.libraries]
                 ext.library_dirs = [self.build_temp, *ext.library_dirs]
         super().build_extensions()
+
+    def _force_if_config_changed(self, config):
+        # setuptools skips extensions whose outputs look newer than their sources, so switching
+        # FASTCONV_OPENMP or the ISA set would otherwise reuse the previous build's modules.
+        os.makedirs(self.build_temp, exist_ok=True)
+        stamp = os.path.join(self.build_temp, "fastconv-build-config")
+        try:
+            with open(stamp) as f:
+                previous = f.read()
+        except OSError:
+            previous = None
+        if previous != config:
+            self.force = True
+            with open(stamp, "w") as f:
+                f.write(config)
 
 
 def _in_areas(area):

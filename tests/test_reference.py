@@ -498,8 +498,11 @@ def test_assert_close_nan_and_inf_positions():
 @pytest.fixture(scope="module")
 def torch():
     torch = pytest.importorskip("torch")
+    # torch shares the OpenMP runtime with fastconv: restore its thread count afterwards.
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    return torch
+    yield torch
+    torch.set_num_threads(before)
 
 
 def _t(torch, a):
