@@ -1,0 +1,218 @@
+/* Direct convolution (geometry and contract: fastconv/conv.h), and its depthwise use.
+ *
+ * Work item: one output row (n, group, od, oh). Its input rows (every input channel of the
+ * group, every kd, kh whose row lies inside the input) are copied once into per-thread scratch
+ * rows that carry the zero border along W and are split into `stride_w` phases, so every tap
+ * (c, kd, kh, kw) reads a contiguous run of the scratch row whatever the stride and padding.
+ * Rows outside the input in D or H contribute nothing and are skipped. Then, for each block
+ * of OB output channels and each tile of TW output columns, OB x TW accumulators stay in
+ * registers across all taps (FMA with a broadcast weight), and are stored once with the bias.
+ * Channel blocks with fewer than OB channels (and depthwise convolution, one output channel
+ * per input channel and multiplier) use the one-channel variant with a wider tile.
+ *
+ * Template: included by _isa/conv_<isa>.c once per dtype with FC_T (float/double), FC_DT
+ * (f32/f64), FC_ISA_NAME (scalar/avx2/...), FC_VEC_BYTES (SIMD width in bytes) and FC_DIRECT_OB
+ * (output channels per register block) defined. Vectors are GCC/clang vector extensions, so
+ * each translation unit's -m flags pick the instructions.
+ */
+#include <string.h>
+
+#include "fastconv/common.h"
+#include "fastconv/conv.h"
+#include "fastconv/omp.h"
+
+#define FC_L (FC_VEC_BYTES / (int)sizeof(FC_T)) /* lanes per vector */
+#define FC_VEC FC_CAT(fc_vec_, FC_DT)
+#define FC_VECU FC_CAT(fc_vecu_, FC_DT)
+#define FC_FN(name) FC_CAT(FC_CAT(FC_CAT(fc_conv_, name), FC_CAT(_, FC_DT)), FC_CAT(_, FC_ISA_NAME))
+#define FC_LOCAL(name) FC_CAT(FC_CAT(name, _), FC_DT)
+
+typedef FC_T FC_VEC __attribute__((vector_size(FC_VEC_BYTES)));
+/* the same vector, readable at any element-aligned address */
+typedef FC_T FC_VECU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T)), may_alias));
+
+/* Vectors per tile: 2 with OB channels (OB x 2 accumulators), 4 with one channel. */
+#define FC_DIRECT_TWV_BLOCK 2
+#define FC_DIRECT_TWV_ONE 4
+#define FC_DIRECT_TW_MAX (FC_DIRECT_TWV_ONE * FC_L)
+
+/* One tile: ob output channels x twv vectors of output columns starting at ow0.
+ * tap_x[t] + ow0 is the input run of tap t; w[tap_w[t] + b * wstride] its weight for channel b. */
+FC_INLINE void FC_LOCAL(direct_tile)(const int ob, const int twv, ptrdiff_t ntaps,
+                                     const FC_T *const *tap_x, const ptrdiff_t *tap_w,
+                                     const FC_T *w, ptrdiff_t ow0, ptrdiff_t valid,
+                                     FC_T *const *y_rows, const FC_T *bias_b)
+{
+    FC_VEC acc[FC_DIRECT_OB * FC_DIRECT_TWV_BLOCK > FC_DIRECT_TWV_ONE
+                   ? FC_DIRECT_OB * FC_DIRECT_TWV_BLOCK : FC_DIRECT_TWV_ONE];
+    for (int i = 0; i < ob * twv; i++) acc[i] = (FC_VEC){0};
+    for (ptrdiff_t t = 0; t < ntaps; t++) {
+        const FC_T *xp = tap_x[t] + ow0;
+        const FC_T *wp = w + tap_w[t];
+        FC_VEC xv[FC_DIRECT_TWV_ONE];
+        for (int v = 0; v < twv; v++) xv[v] = *(const FC_VECU *)(xp + v * FC_L);
+        for (int b = 0; b < ob; b++) {
+            FC_VEC wv = (FC_VEC){0} + wp[b];
+            for (int v = 0; v < twv; v++) acc[b * twv + v] += wv * xv[v];
+        }
+    }
+    for (int b = 0; b < ob; b++) {
+        FC_T add = bias_b ? bias_b[b] : (FC_T)0;
+        FC_T *yr = y_rows[b] + ow0;
+        if (valid == (ptrdiff_t)twv * FC_L) {
+            for (int v = 0; v < twv; v++) *(FC_VECU *)(yr + v * FC_L) = acc[b * twv + v] + add;
+        } else {
+            FC_T tmp[FC_DIRECT_TW_MAX];
+            for (int v = 0; v < twv; v++) *(FC_VECU *)(tmp + v * FC_L) = acc[b * twv + v] + add;
+            for (ptrdiff_t i = 0; i < valid; i++) yr[i] = tmp[i];
+        }
+    }
+}
+
+/* Copies input row `xr` (length w) into a scratch row of `sw` phases of `plen` elements each:
+ * padded position q = iw + pad goes to phase q % sw, index q / sw; the rest is zero. */
+static void FC_LOCAL(direct_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, ptrdiff_t sw,
+                                       ptrdiff_t plen, FC_T *dst)
+{
+    if (sw == 1) {
+        ptrdiff_t n = FC_MIN(w, plen - pad);
+        memset(dst, 0, (size_t)FC_MIN(pad, plen) * sizeof(FC_T));
+        if (n > 0) {
+            memcpy(dst + pad, xr, (size_t)n * sizeof(FC_T));
+            memset(dst + pad + n, 0, (size_t)(plen - pad - n) * sizeof(FC_T));
+        }
+        return;
+    }
+    memset(dst, 0, (size_t)(sw * plen) * sizeof(FC_T));
+    for (ptrdiff_t p = 0; p < sw; p++) {
+        /* iw with (iw + pad) % sw == p, i.e. iw = first + j*sw */
+        ptrdiff_t first = ((p - pad) % sw + sw) % sw;
+        FC_T *d = dst + p * plen + (first + pad) / sw;
+        ptrdiff_t room = plen - (first + pad) / sw;
+        ptrdiff_t j = 0;
+        for (ptrdiff_t iw = first; iw < w && j < room; iw += sw, j++) d[j] = xr[iw];
+    }
+}
+
+/* Weights repacked per (group, block of OB output channels): [tap][OB], zero beyond c_out. */
+static void FC_LOCAL(direct_pack_weight)(const fc_conv_geometry *g, const FC_T *w, FC_T *packed,
+                                         ptrdiff_t ntap_all)
+{
+    ptrdiff_t opg = g->c_out / g->groups, nblk = (opg + FC_DIRECT_OB - 1) / FC_DIRECT_OB;
+    for (ptrdiff_t gi = 0; gi < g->groups; gi++)
+        for (ptrdiff_t bk = 0; bk < nblk; bk++) {
+            FC_T *dst = packed + (gi * nblk + bk) * ntap_all * FC_DIRECT_OB;
+            for (ptrdiff_t t = 0; t < ntap_all; t++)
+                for (ptrdiff_t b = 0; b < FC_DIRECT_OB; b++) {
+                    ptrdiff_t o = bk * FC_DIRECT_OB + b;
+                    dst[t * FC_DIRECT_OB + b] =
+                        o < opg ? w[(gi * opg + o) * ntap_all + t] : (FC_T)0;
+                }
+        }
+}
+
+int FC_FN(direct)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const FC_T *bias,
+                  FC_T *y, int nthreads)
+{
+    const ptrdiff_t G = g->groups, cpg = g->c_in / G, opg = g->c_out / G;
+    const ptrdiff_t KD = g->k[0], KH = g->k[1], KW = g->k[2];
+    const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const ptrdiff_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
+    const ptrdiff_t sw = g->s[2], dw = g->d[2];
+    const ptrdiff_t ntap_all = cpg * KD * KH * KW, nrow_all = cpg * KD * KH;
+    const ptrdiff_t nblk = (opg + FC_DIRECT_OB - 1) / FC_DIRECT_OB;
+    /* each phase holds the tiles' reach: OW rounded up to the widest tile + the kernel span */
+    const ptrdiff_t owpad = (OW + FC_DIRECT_TW_MAX - 1) / FC_DIRECT_TW_MAX * FC_DIRECT_TW_MAX;
+    const ptrdiff_t plen = owpad + (KW - 1) * dw / sw + 1;
+    const ptrdiff_t row_len = (sw * plen + FC_L - 1) / FC_L * FC_L;
+    const ptrdiff_t items = g->n * G * OD * OH;
+    int failed = 0;
+
+    FC_T *packed = (FC_T *)fc_malloc((size_t)(G * nblk * ntap_all * FC_DIRECT_OB) * sizeof(FC_T));
+    if (!packed) return FC_CONV_NOMEM;
+    FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all);
+
+    FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
+    {
+        FC_T *rows = (FC_T *)fc_malloc((size_t)(nrow_all * row_len) * sizeof(FC_T));
+        const FC_T **tap_x = (const FC_T **)fc_malloc((size_t)ntap_all * sizeof(FC_T *));
+        ptrdiff_t *tap_w = (ptrdiff_t *)fc_malloc((size_t)ntap_all * sizeof(ptrdiff_t));
+        if (!rows || !tap_x || !tap_w) {
+            FC_OMP(atomic write)
+            failed = 1;
+        } else {
+            /* dynamic: on a shared machine one slow thread must not hold up the rest */
+            FC_OMP(for schedule(dynamic, 1))
+            for (ptrdiff_t item = 0; item < items; item++) {
+                ptrdiff_t oh = item % OH, od = item / OH % OD, gi = item / (OH * OD) % G;
+                ptrdiff_t n = item / (OH * OD * G);
+                ptrdiff_t ntaps = 0;
+                /* stage the input rows this output row reads; list its taps */
+                for (ptrdiff_t c = 0; c < cpg; c++)
+                    for (ptrdiff_t kd = 0; kd < KD; kd++) {
+                        ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
+                        if (id < 0 || id >= ID) continue;
+                        for (ptrdiff_t kh = 0; kh < KH; kh++) {
+                            ptrdiff_t ih = oh * g->s[1] + kh * g->d[1] - g->pad[1];
+                            if (ih < 0 || ih >= IH) continue;
+                            ptrdiff_t r = (c * KD + kd) * KH + kh;
+                            const FC_T *xr = x + (((n * g->c_in + gi * cpg + c) * ID + id) * IH
+                                                  + ih) * IW;
+                            FC_T *dst = rows + r * row_len;
+                            FC_LOCAL(direct_stage_row)(xr, IW, g->pad[2], sw, plen, dst);
+                            for (ptrdiff_t kw = 0; kw < KW; kw++) {
+                                tap_x[ntaps] = dst + (kw * dw) % sw * plen + (kw * dw) / sw;
+                                tap_w[ntaps] = (r * KW + kw) * FC_DIRECT_OB;
+                                ntaps++;
+                            }
+                        }
+                    }
+                for (ptrdiff_t bk = 0; bk < nblk; bk++) {
+                    const FC_T *wb = packed + (gi * nblk + bk) * ntap_all * FC_DIRECT_OB;
+                    ptrdiff_t o0 = gi * opg + bk * FC_DIRECT_OB;
+                    ptrdiff_t ob = FC_MIN(FC_DIRECT_OB, opg - bk * FC_DIRECT_OB);
+                    FC_T *y_rows[FC_DIRECT_OB];
+                    for (ptrdiff_t b = 0; b < ob; b++)
+                        y_rows[b] = y + (((n * g->c_out + o0 + b) * OD + od) * OH + oh) * OW;
+                    const FC_T *bias_b = bias ? bias + o0 : NULL;
+                    if (ob == FC_DIRECT_OB) {
+                        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += FC_DIRECT_TWV_BLOCK * FC_L)
+                            FC_LOCAL(direct_tile)(FC_DIRECT_OB, FC_DIRECT_TWV_BLOCK, ntaps,
+                                                  tap_x, tap_w, wb, ow0,
+                                                  FC_MIN(FC_DIRECT_TWV_BLOCK * FC_L, OW - ow0),
+                                                  y_rows, bias_b);
+                    } else {
+                        for (ptrdiff_t b = 0; b < ob; b++)
+                            for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += FC_DIRECT_TW_MAX)
+                                FC_LOCAL(direct_tile)(1, FC_DIRECT_TWV_ONE, ntaps, tap_x, tap_w,
+                                                      wb + b, ow0,
+                                                      FC_MIN(FC_DIRECT_TW_MAX, OW - ow0),
+                                                      y_rows + b, bias_b ? bias_b + b : NULL);
+                    }
+                }
+            }
+        }
+        fc_free(rows);
+        fc_free((void *)tap_x);
+        fc_free(tap_w);
+    }
+    fc_free(packed);
+    return failed ? FC_CONV_NOMEM : FC_CONV_OK;
+}
+
+/* Depthwise (groups == c_in): the same row kernel; with one input channel per group the
+ * one-channel tiles carry it (see the file comment). */
+int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const FC_T *bias,
+                     FC_T *y, int nthreads)
+{
+    return FC_FN(direct)(g, x, w, bias, y, nthreads);
+}
+
+#undef FC_L
+#undef FC_VEC
+#undef FC_VECU
+#undef FC_FN
+#undef FC_LOCAL
+#undef FC_DIRECT_TWV_BLOCK
+#undef FC_DIRECT_TWV_ONE
+#undef FC_DIRECT_TW_MAX

@@ -1,0 +1,120 @@
+# Directives (boundscheck, wraparound, cdivision, ...) are set in setup.py for every .pyx so
+# that FASTCONV_DEBUG=1 can turn the checks back on.
+"""Convolution drivers: weight packing and the compiled kernels, GIL released.
+
+Contract (the Python front, ``fastconv.conv``, validates everything once and builds the plan):
+arrays are C-contiguous, of one dtype (float32 or float64), flattened to 1-D, shaped as 3-D
+problems ``x (N, C_in, D, H, W)``, ``weight (C_out, C_in // groups, kD, kH, kW)``,
+``y (N, C_out, oD, oH, oW)``; ``geometry`` is ``(n, c_in, c_out, groups, in, out, kernel,
+stride, dilation, pad_before)`` with 3-tuples for the spatial entries; ``isa`` is an available
+ISA number (``fastconv._dispatch.isa_index``). Nothing here raises a user-facing error except
+``MemoryError`` when scratch memory cannot be allocated.
+"""
+
+from cython cimport floating
+from libc.stddef cimport ptrdiff_t
+
+import numpy as np
+
+cdef extern from "fastconv/conv.h" nogil:
+    int FC_CONV_OK
+    ctypedef struct fc_conv_geometry:
+        ptrdiff_t n, c_in, c_out, groups
+        ptrdiff_t in_ "in"[3]
+        ptrdiff_t out[3]
+        ptrdiff_t k[3]
+        ptrdiff_t s[3]
+        ptrdiff_t d[3]
+        ptrdiff_t pad[3]
+    size_t fc_conv_packed_group_size(int isa, int dtype, const fc_conv_geometry *g)
+    void fc_conv_pack_weight_f32(int isa, const fc_conv_geometry *g, const float *w,
+                                 float *packed, int nthreads)
+    void fc_conv_pack_weight_f64(int isa, const fc_conv_geometry *g, const double *w,
+                                 double *packed, int nthreads)
+    int fc_conv_direct_f32(int isa, const fc_conv_geometry *g, const float *x, const float *w,
+                           const float *bias, float *y, int nthreads)
+    int fc_conv_direct_f64(int isa, const fc_conv_geometry *g, const double *x,
+                           const double *w, const double *bias, double *y, int nthreads)
+    int fc_conv_depthwise_f32(int isa, const fc_conv_geometry *g, const float *x,
+                              const float *w, const float *bias, float *y, int nthreads)
+    int fc_conv_depthwise_f64(int isa, const fc_conv_geometry *g, const double *x,
+                              const double *w, const double *bias, double *y, int nthreads)
+    int fc_conv_im2col_f32(int isa, const fc_conv_geometry *g, const float *x,
+                           const float *packed_w, const float *bias, float *y, int nthreads)
+    int fc_conv_im2col_f64(int isa, const fc_conv_geometry *g, const double *x,
+                           const double *packed_w, const double *bias, double *y,
+                           int nthreads)
+
+# Kernel numbers of `run`; the names are those of fastconv._algorithms.
+KERNELS = {"direct": 0, "depthwise": 1, "im2col": 2}
+
+
+cdef void _fill(fc_conv_geometry *g, tuple geometry):
+    n, c_in, c_out, groups, size_in, size_out, kernel, stride, dilation, pad = geometry
+    g.n = n
+    g.c_in = c_in
+    g.c_out = c_out
+    g.groups = groups
+    for i in range(3):
+        g.in_[i] = size_in[i]
+        g.out[i] = size_out[i]
+        g.k[i] = kernel[i]
+        g.s[i] = stride[i]
+        g.d[i] = dilation[i]
+        g.pad[i] = pad[i]
+
+
+def packed_weight_size(tuple geometry, int isa, dtype):
+    """Elements of the packed GEMM weight (all groups) for ``im2col``."""
+    cdef fc_conv_geometry g
+    _fill(&g, geometry)
+    cdef int dt = 0 if np.dtype(dtype) == np.float32 else 1
+    return <ptrdiff_t>fc_conv_packed_group_size(isa, dt, &g) * g.groups
+
+
+def pack_weight(tuple geometry, const floating[::1] weight, int isa, int nthreads=1):
+    """The weight packed for the GEMM of ``isa`` (one packed A per group), as a new array."""
+    cdef fc_conv_geometry g
+    _fill(&g, geometry)
+    dtype = np.float32 if floating is float else np.float64
+    packed = np.empty(packed_weight_size(geometry, isa, dtype), dtype=dtype)
+    cdef floating[::1] dst = packed
+    with nogil:
+        if floating is float:
+            fc_conv_pack_weight_f32(isa, &g, &weight[0], &dst[0], nthreads)
+        else:
+            fc_conv_pack_weight_f64(isa, &g, &weight[0], &dst[0], nthreads)
+    return packed
+
+
+def run(int kernel, tuple geometry, const floating[::1] x, const floating[::1] weight,
+        const floating[::1] bias, floating[::1] y, int isa, int nthreads):
+    """Compute ``y`` with ``kernel`` (a KERNELS value); ``weight`` is packed for im2col.
+
+    ``bias`` may be None. The arrays must be non-empty.
+    """
+    cdef fc_conv_geometry g
+    _fill(&g, geometry)
+    cdef const floating *b = NULL
+    if bias is not None:
+        b = &bias[0]
+    cdef int rc
+    with nogil:
+        if floating is float:
+            if kernel == 0:
+                rc = fc_conv_direct_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
+            elif kernel == 1:
+                rc = fc_conv_depthwise_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
+            else:
+                rc = fc_conv_im2col_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
+        else:
+            if kernel == 0:
+                rc = fc_conv_direct_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
+            elif kernel == 1:
+                rc = fc_conv_depthwise_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
+            else:
+                rc = fc_conv_im2col_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
+    if rc != FC_CONV_OK:
+        raise MemoryError(
+            f"fastconv: could not allocate scratch memory for a convolution of geometry "
+            f"{geometry}")

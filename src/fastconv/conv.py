@@ -1,0 +1,458 @@
+"""Convolution: ``conv1d``, ``conv2d``, ``conv3d`` and the layer objects ``Conv1d/2d/3d``.
+
+Every argument is validated here, once; the result is a :class:`_Plan` (explicit padding,
+working dtype, algorithm, thread count, the problem as a 3-D geometry) that the compiled driver
+``fastconv._conv`` runs on C-contiguous arrays with a preallocated output. The algorithm choice
+lives in ``fastconv._algorithms``. Layer objects validate and copy their weights once and keep
+them packed for the GEMM, per working dtype and instruction set.
+"""
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+
+from . import _algorithms, _dispatch, _threads
+from ._extension import load
+from ._validate import (
+    batched,
+    check_array,
+    check_choice,
+    check_int,
+    check_out,
+    compute_dtype,
+    int_tuple,
+    working_copy,
+)
+from .shapes import conv_output_size, resolve_padding
+
+__all__ = ["conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d"]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """The validated arguments that do not depend on the input: what a layer object keeps."""
+
+    ndim: int
+    weight: np.ndarray  # (C_out, C_in // groups, *kernel), read-only
+    bias: np.ndarray | None
+    stride: tuple[int, ...]
+    padding: object  # as given (resolved per input size by fastconv.shapes)
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    algorithm: str
+
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        return tuple(self.weight.shape[2:])
+
+    @property
+    def c_out(self) -> int:
+        return self.weight.shape[0]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One call, ready for the compiled driver."""
+
+    problem: _algorithms.Problem
+    algorithm: str  # public name
+    kernel: str  # fastconv._conv.KERNELS key
+    dtype: np.dtype
+    threads: int
+    pre_pad: tuple[tuple[int, int], ...] | None  # non-zero padding modes: pad x in NumPy first
+    padding_mode: str
+    geometry: tuple  # 3-D geometry for fastconv._conv
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        p = self.problem
+        return (p.batch, p.c_out, *p.out_size)
+
+
+def _function_name(ndim: int) -> str:
+    return f"conv{ndim}d"
+
+
+def _spec(ndim: int, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm,
+          copy: bool) -> _Spec:
+    weight = check_array(weight, "weight")
+    if weight.ndim != ndim + 2:
+        raise ValueError(
+            f"weight must have {ndim + 2} dims (C_out, C_in // groups, {ndim} kernel sizes) for "
+            f"{_function_name(ndim)}, got shape {weight.shape}")
+    if any(n < 1 for n in weight.shape[1:]):
+        raise ValueError(f"weight must have C_in // groups >= 1 and kernel sizes >= 1, got "
+                         f"shape {weight.shape}")
+    groups = check_int(groups, "groups", 1)
+    if weight.shape[0] % groups:
+        raise ValueError(f"weight.shape[0] (C_out = {weight.shape[0]}) must be divisible by "
+                         f"groups = {groups}")
+    if bias is not None:
+        bias = check_array(bias, "bias")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"bias must have shape (C_out,) = ({weight.shape[0]},), got "
+                             f"{bias.shape}")
+    stride = int_tuple(stride, ndim, "stride", 1)
+    dilation = int_tuple(dilation, ndim, "dilation", 1)
+    padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
+    algorithm = check_choice(algorithm, "algorithm", _algorithms.ALGORITHMS)
+    reason = _algorithms.unsupported(algorithm)
+    if reason:
+        raise ValueError(reason)
+    kernel = tuple(weight.shape[2:])
+    if isinstance(padding, str):
+        if padding not in ("valid", "same", "same_lower", "full"):
+            raise ValueError(f"padding must be an int, a tuple, or one of 'valid', 'same', "
+                             f"'same_lower', 'full', got {padding!r}")
+    else:
+        # explicit padding is checked now (input sizes do not matter for it)
+        resolve_padding(_as_tuple(padding), (1 << 30,) * ndim, kernel, stride, dilation)
+    if copy:
+        # own read-only copies: later changes to the caller's arrays must not reach the layer
+        wdtype = compute_dtype(weight)
+        weight = np.array(weight, dtype=wdtype, order="C", copy=True)
+        weight.flags.writeable = False
+        if bias is not None:
+            bias = np.array(bias, dtype=np.result_type(bias, np.float32), copy=True)
+            bias.flags.writeable = False
+    return _Spec(ndim, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm)
+
+
+def _as_tuple(padding):
+    """Lists (and arrays) of padding → tuples, as fastconv.shapes takes them."""
+    if isinstance(padding, (list, np.ndarray)):
+        return tuple(tuple(p) if isinstance(p, (list, tuple, np.ndarray)) else p
+                     for p in padding)
+    return padding
+
+
+def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: object) -> _Plan:
+    """Resolve sizes, padding, algorithm and threads for an input of ``x_shape`` (batched)."""
+    ndim = spec.ndim
+    batch, c_in, in_size = x_shape[0], x_shape[1], tuple(x_shape[2:])
+    cpg = spec.weight.shape[1]
+    if c_in != cpg * spec.groups:
+        raise ValueError(
+            f"x has {c_in} input channels but weight {spec.weight.shape} with groups="
+            f"{spec.groups} expects C_in = weight.shape[1] * groups = {cpg * spec.groups}")
+    if any(n < 1 for n in in_size):
+        raise ValueError(f"x must have spatial sizes >= 1, got shape {x_shape}")
+    kernel = spec.kernel
+    padding = _as_tuple(spec.padding)
+    pads = resolve_padding(padding, in_size, kernel, spec.stride, spec.dilation)
+    out_size = conv_output_size(in_size, kernel, spec.stride, pads, spec.dilation)
+    pre_pad = None
+    if spec.padding_mode != "zeros" and any(p != (0, 0) for p in pads):
+        _check_mode_padding(spec.padding_mode, in_size, pads)
+        pre_pad = pads
+        in_size = tuple(n + b + a for n, (b, a) in zip(in_size, pads))
+        pads = ((0, 0),) * ndim
+    problem = _algorithms.Problem(batch, c_in, spec.c_out, spec.groups, in_size, kernel,
+                                  spec.stride, spec.dilation, pads, tuple(out_size))
+    algorithm = _algorithms.choose(spec.algorithm, problem, _dispatch.current_isa(),
+                                   np.dtype(dtype).itemsize)
+    macs = batch * spec.c_out * cpg * prod(kernel) * prod(out_size)
+    nthreads = _threads.for_work(_threads.resolve(threads), macs)
+    lead = 3 - ndim
+    geometry = (batch, c_in, spec.c_out, spec.groups, (1,) * lead + in_size,
+                (1,) * lead + tuple(out_size), (1,) * lead + kernel, (1,) * lead + spec.stride,
+                (1,) * lead + spec.dilation, (0,) * lead + tuple(b for b, _ in pads))
+    return _Plan(problem, algorithm, _algorithms.kernel(algorithm, problem), np.dtype(dtype),
+                 nthreads, pre_pad, spec.padding_mode, geometry)
+
+
+def _check_mode_padding(mode: str, in_size: tuple[int, ...], pads) -> None:
+    # PyTorch's limits: reflect needs pad < size, circular pad <= size
+    for dim, (n, (before, after)) in enumerate(zip(in_size, pads)):
+        limit_ok = max(before, after) < n if mode == "reflect" else max(before, after) <= n
+        if mode != "replicate" and not limit_ok:
+            rule = "smaller than" if mode == "reflect" else "at most"
+            raise ValueError(
+                f"padding_mode={mode!r} needs padding {rule} the input size: padding "
+                f"{(before, after)} in spatial dim {dim} of size {n}")
+
+
+def _weight_for(kernel: str, weight: np.ndarray, geometry: tuple, isa: int,
+                threads: int = 1) -> np.ndarray:
+    """The weight as the kernel takes it (flat; packed for the GEMM for im2col)."""
+    flat = weight.reshape(-1)
+    if kernel == "im2col":
+        return load("_conv").pack_weight(geometry, flat, isa, threads)
+    return flat
+
+
+def _run(plan: _Plan, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+         out: np.ndarray | None, unbatched: bool, isa: int) -> np.ndarray:
+    """Compute into ``out`` (or a new array); ``weight`` is already in the kernel's form."""
+    shape = plan.out_shape[1:] if unbatched else plan.out_shape
+    y = np.empty(shape, dtype=plan.dtype) if out is None else out
+    if y.size == 0:
+        return y
+    if plan.pre_pad is not None:
+        # non-zero padding modes: pad in NumPy (a copy), then a zero-padding convolution
+        pad_width = ((0, 0), (0, 0)) + tuple(plan.pre_pad)
+        x = np.pad(x, pad_width, mode=_NUMPY_PAD_MODE[plan.padding_mode])
+    xw = working_copy(x, plan.dtype).reshape(-1)
+    bw = None if bias is None else working_copy(bias, plan.dtype)
+    load("_conv").run(load("_conv").KERNELS[plan.kernel], plan.geometry, xw, weight, bw,
+                      y.reshape(-1), isa, plan.threads)
+    return y
+
+
+def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, padding_mode,
+              algorithm, threads, out) -> np.ndarray:
+    spec = _spec(ndim, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm,
+                 copy=False)
+    x = check_array(x, "x")
+    xb, unbatched = batched(x, ndim)
+    dtype = compute_dtype(x, spec.weight)
+    plan = _plan(spec, xb.shape, dtype, threads)
+    out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
+                    [x, spec.weight, spec.bias])
+    isa = _dispatch.isa_index()
+    w = _weight_for(plan.kernel, working_copy(spec.weight, plan.dtype), plan.geometry, isa,
+                    plan.threads)
+    return _run(plan, xb, w, spec.bias, out, unbatched, isa)
+
+
+_FUNCTION_DOC = """{ndim}-D convolution (cross-correlation, as ``torch.nn.functional.conv{ndim}d``).
+
+    ``y[n, o, p] = bias[o] + sum over the input channels c of o's group and the kernel taps t of
+    x_padded[n, c, p*stride + t*dilation] * weight[o, c, t]``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input, ``(N, C_in, {dims})`` or unbatched ``(C_in, {dims})``.
+    weight : array_like
+        ``(C_out, C_in // groups, {kdims})``.
+    bias : array_like, optional
+        ``(C_out,)``.
+    stride, dilation : int or tuple of {ndim} ints
+        Step between output positions and between kernel taps, >= 1.
+    padding : int, tuple or str
+        An int or one int per dim (symmetric), ``(before, after)`` pairs per dim, ``"valid"``,
+        ``"same"`` (output ``ceil(in / stride)``, extra element at the end), ``"same_lower"``
+        (extra element at the start) or ``"full"`` (``(k - 1) * dilation`` on both sides).
+    groups : int
+        Input and output channels are split into this many groups (``groups == C_in``:
+        depthwise, with ``C_out // C_in`` outputs per input channel).
+    padding_mode : {{"zeros", "reflect", "replicate", "circular"}}
+        What the padding holds (PyTorch's meaning).
+    algorithm : {{"auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f4", \
+"winograd_f6"}}
+        ``"auto"`` picks by the table in ``fastconv._algorithms``; the Winograd variants are
+        not in this build yet (``ValueError``).
+    threads : int, optional
+        Threads to use (None: ``fastconv.get_num_threads()``; -1: every CPU).
+    out : numpy.ndarray, optional
+        C-contiguous array of the output's exact shape and dtype to fill and return.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, C_out, {odims})`` (unbatched input: no ``N``), float32 or float64 as
+        ``np.result_type(x, weight, np.float32)``.
+
+    Examples
+    --------
+    {example}
+    """
+
+_EXAMPLES = {
+    1: """>>> import numpy as np, fastconv
+    >>> x = np.arange(6, dtype=np.float32).reshape(1, 1, 6)
+    >>> fastconv.conv1d(x, np.array([[[1.0, -1.0]]], dtype=np.float32))
+    array([[[-1., -1., -1., -1., -1.]]], dtype=float32)""",
+    2: """>>> import numpy as np, fastconv
+    >>> x = np.ones((1, 3, 8, 8), dtype=np.float32)
+    >>> w = np.ones((4, 3, 3, 3), dtype=np.float32)
+    >>> y = fastconv.conv2d(x, w, padding=1)
+    >>> y.shape, float(y[0, 0, 0, 0]), float(y[0, 0, 4, 4])
+    ((1, 4, 8, 8), 12.0, 27.0)""",
+    3: """>>> import numpy as np, fastconv
+    >>> x = np.ones((2, 4, 5, 6, 7))
+    >>> fastconv.conv3d(x, np.ones((8, 2, 3, 3, 3)), groups=2, stride=2).shape
+    (2, 8, 2, 2, 3)""",
+}
+
+
+def _doc(ndim: int) -> str:
+    dims = ", ".join(("D", "H", "W")[3 - ndim:])
+    kdims = ", ".join(("kD", "kH", "kW")[3 - ndim:])
+    odims = ", ".join(("oD", "oH", "oW")[3 - ndim:])
+    return _FUNCTION_DOC.format(ndim=ndim, dims=dims, kdims=kdims, odims=odims,
+                                example=_EXAMPLES[ndim])
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           padding_mode="zeros", algorithm="auto", threads=None, out=None):
+    return _convolve(1, x, weight, bias, stride, padding, dilation, groups, padding_mode,
+                     algorithm, threads, out)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           padding_mode="zeros", algorithm="auto", threads=None, out=None):
+    return _convolve(2, x, weight, bias, stride, padding, dilation, groups, padding_mode,
+                     algorithm, threads, out)
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           padding_mode="zeros", algorithm="auto", threads=None, out=None):
+    return _convolve(3, x, weight, bias, stride, padding, dilation, groups, padding_mode,
+                     algorithm, threads, out)
+
+
+conv1d.__doc__, conv2d.__doc__, conv3d.__doc__ = _doc(1), _doc(2), _doc(3)
+
+
+class _ConvNd:
+    """Shared body of Conv1d/Conv2d/Conv3d (see their docstrings)."""
+
+    _ndim = 0
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 padding_mode="zeros", algorithm="auto"):
+        self._spec = _spec(self._ndim, weight, bias, stride, padding, dilation, groups,
+                           padding_mode, algorithm, copy=True)
+        # weights in each kernel's form, per (dtype, kernel, ISA, geometry that shapes them)
+        self._prepared: dict[tuple, np.ndarray] = {}
+        if self._spec.algorithm in ("auto", "im2col"):
+            # pack the GEMM panels now, for the weight's own dtype and the ISA in use
+            spec = self._spec
+            geometry = _weight_geometry(spec)
+            self._prepared_weight("im2col", spec.weight.dtype, geometry, _dispatch.isa_index())
+
+    @property
+    def weight(self) -> np.ndarray:
+        """The layer's own (read-only) copy of the weight."""
+        return self._spec.weight
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        """The layer's own (read-only) copy of the bias, or None."""
+        return self._spec.bias
+
+    def _prepared_weight(self, kernel: str, dtype: np.dtype, geometry: tuple,
+                         isa: int) -> np.ndarray:
+        # the packed GEMM weight depends only on C_out, C_in, groups and the kernel size
+        key = (kernel, np.dtype(dtype).str, isa)
+        w = self._prepared.get(key)
+        if w is None:
+            w = _weight_for(kernel, working_copy(self._spec.weight, dtype), geometry, isa)
+            w.flags.writeable = False
+            self._prepared[key] = w
+        return w
+
+    def _plan_for(self, shape: tuple[int, ...], dtype, threads=None) -> tuple[_Plan, bool]:
+        ndim = self._ndim
+        if len(shape) == ndim + 1:
+            return _plan(self._spec, (1, *shape), dtype, threads), True
+        if len(shape) != ndim + 2:
+            raise ValueError(f"input shape must have {ndim + 2} dims (N, C, ...) or {ndim + 1} "
+                             f"unbatched, got {shape}")
+        return _plan(self._spec, shape, dtype, threads), False
+
+    def algorithm_for(self, input_shape) -> str:
+        """The algorithm (a public ``algorithm=`` name) a call with ``input_shape`` uses.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
+        """
+        shape = tuple(check_int(n, f"input_shape[{i}]", 0) for i, n in enumerate(input_shape))
+        return self._plan_for(shape, compute_dtype(self._spec.weight), 1)[0].algorithm
+
+    def __call__(self, x, *, threads=None, out=None) -> np.ndarray:
+        """Convolve ``x`` (same rules as the functional form); returns the output."""
+        x = check_array(x, "x")
+        spec = self._spec
+        dtype = compute_dtype(x, spec.weight)
+        plan, unbatched = self._plan_for(x.shape, dtype, threads)
+        xb = x[np.newaxis] if unbatched else x
+        out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
+                        [x])
+        isa = _dispatch.isa_index()
+        w = self._prepared_weight(plan.kernel, plan.dtype, plan.geometry, isa)
+        return _run(plan, xb, w, spec.bias, out, unbatched, isa)
+
+    def __repr__(self) -> str:
+        s = self._spec
+        return (f"{type(self).__name__}(weight shape {s.weight.shape}, bias="
+                f"{'yes' if s.bias is not None else 'None'}, stride={s.stride}, "
+                f"padding={s.padding!r}, dilation={s.dilation}, groups={s.groups}, "
+                f"padding_mode={s.padding_mode!r}, algorithm={s.algorithm!r})")
+
+
+def _weight_geometry(spec: _Spec) -> tuple:
+    """A geometry carrying just what weight preparation reads (channels, groups, kernel)."""
+    lead = 3 - spec.ndim
+    cin = spec.weight.shape[1] * spec.groups
+    ones = (1,) * 3
+    return (1, cin, spec.c_out, spec.groups, ones, ones, (1,) * lead + spec.kernel, ones, ones,
+            (0,) * 3)
+
+
+_LAYER_DOC = """{ndim}-D convolution layer: weights validated, copied and prepared once.
+
+    Called as ``layer(x, *, threads=None, out=None)``; computes what
+    ``fastconv.conv{ndim}d(x, weight, bias, ...)`` does with the same arguments. At construction
+    the weight and bias are copied (later changes to the caller's arrays do not affect the
+    layer) and packed for the GEMM kernel; ``algorithm_for(input_shape)`` says which algorithm
+    a call with that input shape uses.
+
+    Parameters
+    ----------
+    weight : array_like
+        ``(C_out, C_in // groups, {kdims})``.
+    bias : array_like, optional
+        ``(C_out,)``.
+    stride, padding, dilation, groups, padding_mode, algorithm
+        As for ``fastconv.conv{ndim}d``.
+
+    Examples
+    --------
+    {example}
+    """
+
+_LAYER_EXAMPLES = {
+    1: """>>> import numpy as np, fastconv
+    >>> layer = fastconv.Conv1d(np.ones((2, 3, 5), dtype=np.float32), padding="same")
+    >>> layer(np.ones((3, 16), dtype=np.float32)).shape
+    (2, 16)""",
+    2: """>>> import numpy as np, fastconv
+    >>> layer = fastconv.Conv2d(np.ones((64, 64, 3, 3), dtype=np.float32), padding=1)
+    >>> layer.algorithm_for((1, 64, 7, 7))
+    'im2col'
+    >>> layer(np.zeros((1, 64, 56, 56), dtype=np.float32)).shape
+    (1, 64, 56, 56)""",
+    3: """>>> import numpy as np, fastconv
+    >>> layer = fastconv.Conv3d(np.ones((4, 2, 3, 3, 3)), stride=2, padding=1)
+    >>> layer(np.ones((1, 2, 8, 8, 8))).shape
+    (1, 4, 4, 4, 4)""",
+}
+
+
+class Conv1d(_ConvNd):
+    _ndim = 1
+
+
+class Conv2d(_ConvNd):
+    _ndim = 2
+
+
+class Conv3d(_ConvNd):
+    _ndim = 3
+
+
+for _cls in (Conv1d, Conv2d, Conv3d):
+    _nd = _cls._ndim
+    _cls.__doc__ = _LAYER_DOC.format(
+        ndim=_nd, kdims=", ".join(("kD", "kH", "kW")[3 - _nd:]), example=_LAYER_EXAMPLES[_nd])
+del _cls, _nd
