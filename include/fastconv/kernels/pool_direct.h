@@ -1,0 +1,112 @@
+/* Template: window-by-window kernels that must know *where* each maximum is, or whose windows
+ * vary in size (adaptive bins). Scalar, any dtype; included by pool_scalar.c after defining
+ * FC_T, FC_SFX and FC_POOL_FLOAT.
+ *
+ * Max order: the window is scanned in row-major (d, h, w) order and a value replaces the best
+ * only when strictly larger, or when it is the first NaN: ties keep the first element, a NaN
+ * keeps the first NaN. Taps outside the input are never visited (tap ranges are clamped per
+ * dim, so the inner loops carry no bounds checks).
+ */
+#ifndef FC_POOL_DIRECT_ONCE
+#define FC_POOL_DIRECT_ONCE
+/* Taps t in [lo, hi) of output o whose position o*s - pad + t*d lies in [0, n). */
+FC_INLINE void fc_tap_range(int64_t o, int64_t s, int64_t pad, int64_t d, int64_t k, int64_t n,
+                            int64_t *lo, int64_t *hi)
+{
+    const int64_t start = o * s - pad;
+    int64_t a = start >= 0 ? 0 : (-start + d - 1) / d;
+    int64_t b = start > n - 1 ? 0 : (n - 1 - start) / d + 1;
+    *lo = a;
+    *hi = b < k ? b : k;
+}
+#endif
+
+#define FC_DIRECT_FN(name) FC_CAT(FC_CAT(name, _), FC_SFX)
+#define FC_BETTER(v, best) ((v) > (best) || ((v) != (v) && (best) == (best)))
+
+void FC_DIRECT_FN(fc_pool_max_idx)(const fc_pool_plan *p, const void *xv, void *yv,
+                                   int64_t *indices, int64_t row0, int64_t row1)
+{
+    const FC_T *x = (const FC_T *)xv;
+    FC_T *y = (FC_T *)yv;
+    const int64_t id_ = p->isize[0], ih_ = p->isize[1], iw = p->isize[2];
+    const int64_t od_ = p->osize[0], oh_ = p->osize[1], ow_ = p->osize[2];
+    for (int64_t r = row0; r < row1; r++) {
+        const int64_t plane = r / (od_ * oh_), rem = r % (od_ * oh_);
+        const int64_t od = rem / oh_, oh = rem % oh_;
+        const FC_T *xp = x + plane * id_ * ih_ * iw;
+        int64_t a0, a1, b0, b1;
+        fc_tap_range(od, p->stride[0], p->pad[0], p->dilation[0], p->kernel[0], id_, &a0, &a1);
+        fc_tap_range(oh, p->stride[1], p->pad[1], p->dilation[1], p->kernel[1], ih_, &b0, &b1);
+        for (int64_t ow = 0; ow < ow_; ow++) {
+            int64_t c0, c1;
+            fc_tap_range(ow, p->stride[2], p->pad[2], p->dilation[2], p->kernel[2], iw, &c0, &c1);
+            FC_T best = FC_TLOWEST;
+            int64_t where = -1;
+            for (int64_t a = a0; a < a1; a++) {
+                const int64_t d = od * p->stride[0] - p->pad[0] + a * p->dilation[0];
+                for (int64_t b = b0; b < b1; b++) {
+                    const int64_t h = oh * p->stride[1] - p->pad[1] + b * p->dilation[1];
+                    const int64_t base = (d * ih_ + h) * iw + ow * p->stride[2] - p->pad[2];
+                    for (int64_t c = c0; c < c1; c++) {
+                        const int64_t at = base + c * p->dilation[2];
+                        const FC_T v = xp[at];
+                        if (where < 0 || FC_BETTER(v, best)) {
+                            best = v;
+                            where = at;
+                        }
+                    }
+                }
+            }
+            y[r * ow_ + ow] = best;
+            if (indices) indices[r * ow_ + ow] = where;
+        }
+    }
+}
+
+/* Adaptive pooling over bins (start, end pairs for D, then H, then W); rows = (plane, od, oh). */
+void FC_DIRECT_FN(fc_adaptive)(int kind, const int64_t *isz, const int64_t *osz,
+                               const int64_t *bins, const void *xv, void *yv, int64_t *indices,
+                               int64_t row0, int64_t row1)
+{
+    const FC_T *x = (const FC_T *)xv;
+    FC_T *y = (FC_T *)yv;
+    const int64_t id_ = isz[0], ih_ = isz[1], iw = isz[2];
+    const int64_t od_ = osz[0], oh_ = osz[1], ow_ = osz[2];
+    const int64_t *bd = bins, *bh = bins + 2 * od_, *bw = bins + 2 * (od_ + oh_);
+    for (int64_t r = row0; r < row1; r++) {
+        const int64_t plane = r / (od_ * oh_), rem = r % (od_ * oh_);
+        const int64_t od = rem / oh_, oh = rem % oh_;
+        const FC_T *xp = x + plane * id_ * ih_ * iw;
+        for (int64_t ow = 0; ow < ow_; ow++) {
+            const int64_t w0 = bw[2 * ow], w1 = bw[2 * ow + 1];
+            FC_T best = FC_TLOWEST;
+            int64_t where = -1;
+            double sum = 0;
+            for (int64_t d = bd[2 * od]; d < bd[2 * od + 1]; d++)
+                for (int64_t h = bh[2 * oh]; h < bh[2 * oh + 1]; h++) {
+                    const int64_t base = (d * ih_ + h) * iw;
+                    if (kind == FC_POOL_MAX) {
+                        for (int64_t w = w0; w < w1; w++)
+                            if (where < 0 || FC_BETTER(xp[base + w], best)) {
+                                best = xp[base + w];
+                                where = base + w;
+                            }
+                    } else {
+                        for (int64_t w = w0; w < w1; w++) sum += (double)xp[base + w];
+                    }
+                }
+            if (kind == FC_POOL_MAX) {
+                y[r * ow_ + ow] = best;
+                if (indices) indices[r * ow_ + ow] = where;
+            } else {
+                const double count = (double)((bd[2 * od + 1] - bd[2 * od]) *
+                                              (bh[2 * oh + 1] - bh[2 * oh]) * (w1 - w0));
+                y[r * ow_ + ow] = (FC_T)(sum / count);
+            }
+        }
+    }
+}
+
+#undef FC_BETTER
+#undef FC_DIRECT_FN

@@ -1,0 +1,419 @@
+"""Pooling against the float64 reference: every ISA, 1 and 2 threads, float32/float64/integers.
+
+Indices and integer results must be exact; float values within ``reference.assert_close``.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from reference import (
+    assert_close,
+    ref_adaptive_avg_pool,
+    ref_adaptive_max_pool,
+    ref_avg_pool,
+    ref_global_avg_pool,
+    ref_global_max_pool,
+    ref_lp_pool,
+    ref_max_pool,
+    ref_max_unpool,
+    ref_mixed_pool2d,
+    ref_spatial_pyramid_pool2d,
+)
+
+import fastconv
+from fastconv import pool
+
+FLOATS = (np.float32, np.float64)
+INTS = (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64)
+
+# (spatial shape, kernel, stride, padding, dilation, ceil_mode): widths past two AVX-512
+# vectors so the vector loops, their tails and the border columns all run.
+WINDOWS = [
+    ((37,), 2, None, 0, 1, False),
+    ((70,), 3, 2, 1, 1, True),
+    ((41,), 4, 3, "same", 2, False),
+    ((33,), 3, 1, "same_lower", 1, False),
+    ((9, 40), 2, 2, 0, 1, False),
+    ((11, 45), 3, 2, 1, 1, False),
+    ((11, 45), 3, 2, 1, 1, True),
+    ((10, 36), (2, 3), (1, 2), ((0, 1), (1, 2)), 1, True),
+    ((8, 35), 3, (2, 3), "same", (1, 2), False),
+    ((7, 34), 3, 1, "same", 1, False),
+    ((12, 50), (3, 5), (3, 4), (1, 2), (2, 1), True),
+    ((9, 39), 2, 2, "valid", 3, True),
+    ((6, 7, 40), 2, 2, 0, 1, False),
+    ((5, 9, 35), (3, 2, 3), (2, 1, 2), (1, 0, 1), 1, True),
+    ((5, 8, 33), 2, (1, 2, 3), "same", (2, 1, 1), False),
+]
+
+
+def _ids(cases):
+    return [f"{len(c[0])}d-k{c[1]}-s{c[2]}-p{c[3]}-d{c[4]}-{'ceil' if c[5] else 'floor'}"
+            for c in cases]
+
+
+def _fn(kind, spatial):
+    return getattr(fastconv, f"{kind}_pool{spatial}d")
+
+
+def _input(shape, dtype, seed=0, batch=(2, 3)):
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=batch + shape, dtype=dtype,
+                            endpoint=True)
+    # distinct values: indices are then unambiguous
+    return rng.permutation(math.prod(batch + shape)).reshape(batch + shape).astype(dtype) / 7.0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", WINDOWS, ids=_ids(WINDOWS))
+def test_max_pool_matches_reference(isa, threads, dtype, case):
+    shape, k, s, p, d, ceil = case
+    x = _input(shape, dtype)
+    y, idx = _fn("max", len(shape))(x, k, s, p, d, ceil, return_indices=True, threads=threads)
+    ref, ref_idx = ref_max_pool(x, k, s, p, d, ceil, return_indices=True)
+    assert y.dtype == dtype and idx.dtype == np.int64
+    assert_close(y, ref, dtype)
+    np.testing.assert_array_equal(idx, ref_idx)
+    # the values-only path (vectorised rows) must agree exactly with the indexed one
+    np.testing.assert_array_equal(_fn("max", len(shape))(x, k, s, p, d, ceil, threads=threads), y)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", WINDOWS, ids=_ids(WINDOWS))
+def test_avg_pool_matches_reference(isa, threads, dtype, case):
+    shape, k, s, p, d, ceil = case
+    x = _input(shape, dtype)
+    for include in (True, False):
+        y = _fn("avg", len(shape))(x, k, s, p, d, ceil, include, threads=threads)
+        assert y.dtype == dtype
+        assert_close(y, ref_avg_pool(x, k, s, p, d, ceil, include), dtype)
+    y = _fn("avg", len(shape))(x, k, s, p, d, ceil, divisor_override=3, threads=threads)
+    assert_close(y, ref_avg_pool(x, k, s, p, d, ceil, divisor_override=3), dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("norm", [1, 2, 3.5, math.inf])
+@pytest.mark.parametrize("case", WINDOWS[4:9], ids=_ids(WINDOWS[4:9]))
+def test_lp_pool_matches_reference(isa, threads, dtype, norm, case):
+    shape, k, s, p, d, ceil = case
+    x = _input(shape, dtype) - dtype(20)  # negative values: |x| matters
+    y = _fn("lp", len(shape))(x, norm, k, s, p, d, ceil, threads=threads)
+    assert_close(y, ref_lp_pool(x, norm, k, s, p, d, ceil), dtype)
+
+
+@pytest.mark.parametrize("dtype", INTS)
+@pytest.mark.parametrize("case", WINDOWS[::3], ids=_ids(WINDOWS[::3]))
+def test_max_pool_keeps_integer_dtypes_exactly(dtype, case):
+    shape, k, s, p, d, ceil = case
+    x = _input(shape, dtype)
+    y, idx = _fn("max", len(shape))(x, k, s, p, d, ceil, return_indices=True, threads=2)
+    ref, ref_idx = ref_max_pool(x, k, s, p, d, ceil, return_indices=True)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, ref)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(_fn("max", len(shape))(x, k, s, p, d, ceil), ref)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_ties_go_to_the_first_element_in_window_order(isa, dtype):
+    x = np.random.default_rng(1).integers(0, 3, size=(2, 2, 9, 37)).astype(dtype)
+    for args in ((2, 2, 0), (3, 2, 1), (3, 1, 1), ((3, 2), (2, 1), (1, 0))):
+        y, idx = fastconv.max_pool2d(x, *args, return_indices=True)
+        ref, ref_idx = ref_max_pool(x, *args, return_indices=True)
+        np.testing.assert_array_equal(y, ref)
+        np.testing.assert_array_equal(idx, ref_idx)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_nan_wins_and_its_index_is_reported(isa, dtype):
+    x = _input((8, 40), dtype)
+    x[0, 0, 1, 3] = np.nan
+    x[1, 2, 5, 20:23] = np.nan
+    x[1, 1, 0, 0] = np.inf
+    for args in ((2, 2, 0), (3, 2, 1), (3, 1, 1)):
+        y, idx = fastconv.max_pool2d(x, *args, return_indices=True)
+        ref, ref_idx = ref_max_pool(x, *args, return_indices=True)
+        assert_close(y, ref, dtype)
+        np.testing.assert_array_equal(idx, ref_idx)
+        assert_close(fastconv.max_pool2d(x, *args), ref, dtype)
+        assert_close(fastconv.avg_pool2d(x, *args), ref_avg_pool(x, *args), dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,size", [
+    ((10,), 3), ((37,), 37), ((14, 14), 7), ((13, 17), (5, 4)), ((9, 40), (None, 7)),
+    ((6, 7, 9), (2, 3, 4)), ((4, 6, 8), (4, None, 2)),
+])
+def test_adaptive_pools_match_reference(isa, threads, dtype, shape, size):
+    x = _input(shape, dtype)
+    spatial = len(shape)
+    avg = getattr(fastconv, f"adaptive_avg_pool{spatial}d")(x, size, threads=threads)
+    assert_close(avg, ref_adaptive_avg_pool(x, size), dtype)
+    mx, idx = getattr(fastconv, f"adaptive_max_pool{spatial}d")(x, size, True, threads=threads)
+    ref, ref_idx = ref_adaptive_max_pool(x, size, return_indices=True)
+    assert_close(mx, ref, dtype)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(
+        getattr(fastconv, f"adaptive_max_pool{spatial}d")(x, size, threads=threads), mx)
+
+
+def test_adaptive_max_keeps_integers():
+    x = _input((13, 17), np.int16)
+    y = fastconv.adaptive_max_pool2d(x, (5, 4))
+    assert y.dtype == np.int16
+    np.testing.assert_array_equal(y, ref_adaptive_max_pool(x, (5, 4)))
+    np.testing.assert_array_equal(fastconv.adaptive_max_pool2d(x, (13, 17)), x)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", (*FLOATS, np.int32, np.uint8))
+@pytest.mark.parametrize("shape", [(7, 7), (49,), (3, 5, 37), (1, 1), (64, 70)])
+def test_global_pools_match_reference(isa, threads, dtype, shape):
+    x = _input(shape, dtype, batch=(3, 5))
+    gmax = fastconv.global_max_pool(x, threads=threads)
+    assert gmax.dtype == dtype and gmax.shape == (3, 5) + (1,) * len(shape)
+    np.testing.assert_array_equal(gmax, ref_global_max_pool(x))
+    gavg = fastconv.global_avg_pool(x, threads=threads)
+    work = np.float32 if dtype in (np.float32, np.uint8) else np.float64
+    assert gavg.dtype == work
+    assert_close(gavg, ref_global_avg_pool(x), work)
+
+
+def test_global_max_propagates_nan(isa):
+    x = _input((5, 40), np.float32, batch=(2, 2))
+    x[1, 0, 3, 33] = np.nan
+    y = fastconv.global_max_pool(x)
+    assert np.isnan(y[1, 0, 0, 0]) and not np.isnan(y).sum() - 1
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", (*FLOATS, np.int32))
+@pytest.mark.parametrize("shape,k,s,p", [
+    ((40,), 2, None, 0), ((11, 45), 3, 2, 1), ((10, 36), 2, 2, 0), ((5, 9, 34), 2, 2, 0),
+    ((5, 9, 34), 3, 2, 1),
+])
+def test_max_unpool_round_trip_puts_every_maximum_back(isa, threads, dtype, shape, k, s, p):
+    spatial = len(shape)
+    x = _input(shape, dtype)
+    y, idx = getattr(fastconv, f"max_pool{spatial}d")(x, k, s, p, return_indices=True)
+    up = getattr(fastconv, f"max_unpool{spatial}d")(y, idx, k, s, p, output_size=shape,
+                                                  threads=threads)
+    assert up.shape == x.shape and up.dtype == x.dtype
+    np.testing.assert_array_equal(up, ref_max_unpool(y, idx, k, s, p, output_size=shape))
+    flat_x = x.reshape(x.shape[:2] + (-1,))
+    flat_up = up.reshape(up.shape[:2] + (-1,))
+    flat_idx = idx.reshape(idx.shape[:2] + (-1,))
+    # every maximum is back where it came from, and nothing else is non-zero
+    np.testing.assert_array_equal(np.take_along_axis(flat_up, flat_idx, 2),
+                                  np.take_along_axis(flat_x, flat_idx, 2))
+    mask = np.zeros(flat_up.shape, bool)
+    np.put_along_axis(mask, flat_idx, True, 2)
+    assert not flat_up[~mask].any()
+
+
+def test_max_unpool_default_size_and_errors():
+    x = _input((8, 10), np.float64)
+    y, idx = fastconv.max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(fastconv.max_unpool2d(y, idx, 2),
+                                  ref_max_unpool(y, idx, 2))
+    with pytest.raises(ValueError, match="indices"):
+        fastconv.max_unpool2d(y, idx + 1000, 2)
+    with pytest.raises(ValueError, match="indices"):
+        fastconv.max_unpool2d(y, idx - 1000, 2)
+    with pytest.raises(ValueError, match="shape"):
+        fastconv.max_unpool2d(y, idx[:, :, :1], 2)
+    with pytest.raises(TypeError, match="indices"):
+        fastconv.max_unpool2d(y, idx.astype(np.float64), 2)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("levels", [(1, 2, 4), (3,), (1, 5)])
+def test_spatial_pyramid_pool_matches_reference(isa, dtype, mode, levels):
+    x = _input((13, 19), dtype)
+    y = fastconv.spatial_pyramid_pool2d(x, levels, mode)
+    assert y.shape == (2, 3 * sum(v * v for v in levels))
+    assert_close(y, ref_spatial_pyramid_pool2d(x, levels, mode), dtype)
+    assert_close(fastconv.spatial_pyramid_pool2d(x[0], levels, mode), y[0], dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("k,s,p", [(2, None, 0), (3, 2, 1), ((3, 2), 1, "same")])
+def test_mixed_pool_matches_reference(isa, dtype, alpha, k, s, p):
+    x = _input((11, 37), dtype) - dtype(30)
+    y = fastconv.mixed_pool2d(x, k, s, p, alpha)
+    assert_close(y, ref_mixed_pool2d(x, k, s, p, alpha), dtype)
+
+
+# ---- conventions shared by every operator ----------------------------------------------
+CALLS = {
+    "max_pool2d": lambda x, **kw: fastconv.max_pool2d(x, 3, 2, 1, **kw),
+    "avg_pool2d": lambda x, **kw: fastconv.avg_pool2d(x, 3, 2, 1, **kw),
+    "lp_pool2d": lambda x, **kw: fastconv.lp_pool2d(x, 2, 3, 2, 1, **kw),
+    "adaptive_avg_pool2d": lambda x, **kw: fastconv.adaptive_avg_pool2d(x, (3, 5), **kw),
+    "adaptive_max_pool2d": lambda x, **kw: fastconv.adaptive_max_pool2d(x, (3, 5), **kw),
+    "mixed_pool2d": lambda x, **kw: fastconv.mixed_pool2d(x, 2, **kw),
+    "spatial_pyramid_pool2d": lambda x, **kw: fastconv.spatial_pyramid_pool2d(x, **kw),
+}
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_unbatched_out_noncontiguous_and_readonly_inputs(name):
+    call = CALLS[name]
+    base = _input((12, 40), np.float64, batch=(2, 6))
+    x = base[:, ::2, :, ::-2]  # non-contiguous and negatively strided
+    assert not x.flags.c_contiguous
+    expected = call(np.ascontiguousarray(x))
+    np.testing.assert_array_equal(call(x), expected)
+    frozen = np.ascontiguousarray(x)
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(call(frozen), expected)
+    np.testing.assert_array_equal(call(x[1]), expected[1])
+    out = np.empty_like(expected)
+    assert call(x, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(call(x, threads=1), call(x, threads=2))
+    with pytest.raises(ValueError, match="out"):
+        call(x, out=np.empty(expected.shape[:-1] + (expected.shape[-1] + 1,)))
+    with pytest.raises(ValueError, match="out"):
+        call(x, out=expected.astype(np.float32))
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_dtype_promotion(name):
+    call = CALLS[name]
+    x = _input((9, 20), np.float64)
+    keeps_int = name in ("max_pool2d", "adaptive_max_pool2d")
+    assert call(x.astype(np.float16)).dtype == np.float32
+    assert call(x.astype(np.int8)).dtype == (np.int8 if keeps_int else np.float32)
+    assert call(x.astype(np.int32)).dtype == (np.int32 if keeps_int else np.float64)
+    with pytest.raises(TypeError):
+        call(x.astype(np.complex64))
+
+
+def test_big_endian_and_empty_batch():
+    x = _input((8, 20), np.float64)
+    y = fastconv.max_pool2d(x.astype(">i4"), 2)
+    assert y.dtype == np.int32
+    np.testing.assert_array_equal(y, ref_max_pool(x.astype(np.int32), 2))
+    assert fastconv.avg_pool2d(np.empty((0, 3, 8, 8), np.float32), 2).shape == (0, 3, 4, 4)
+    assert fastconv.max_pool2d(np.empty((0, 3, 8, 8)), 2, return_indices=True)[1].shape == (
+        0, 3, 4, 4)
+
+
+def test_bad_arguments_name_themselves():
+    x = np.zeros((1, 2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="padding"):
+        fastconv.max_pool2d(x, 2, padding=2)  # pad must be < dilated extent
+    with pytest.raises(ValueError, match="padding"):
+        fastconv.avg_pool2d(x, 2, padding=-1)
+    with pytest.raises(ValueError, match="padding"):
+        fastconv.max_pool2d(x, 3, padding="full")
+    with pytest.raises(ValueError, match="kernel_size"):
+        fastconv.max_pool2d(x, 0)
+    with pytest.raises(ValueError, match="stride"):
+        fastconv.max_pool2d(x, 2, stride=(1, 0))
+    with pytest.raises(TypeError, match="ceil_mode"):
+        fastconv.max_pool2d(x, 2, ceil_mode="yes")
+    with pytest.raises(ValueError, match="norm_type"):
+        fastconv.lp_pool2d(x, 0, 2)
+    with pytest.raises(TypeError, match="norm_type"):
+        fastconv.lp_pool2d(x, "2", 2)
+    with pytest.raises(ValueError, match="divisor_override"):
+        fastconv.avg_pool2d(x, 2, divisor_override=0)
+    with pytest.raises(ValueError, match="alpha"):
+        fastconv.mixed_pool2d(x, 2, alpha=1.5)
+    with pytest.raises(ValueError, match="mode"):
+        fastconv.spatial_pyramid_pool2d(x, mode="min")
+    with pytest.raises(ValueError, match="output_size"):
+        fastconv.adaptive_avg_pool2d(x, 0)
+    with pytest.raises(ValueError, match="x must have"):
+        fastconv.max_pool2d(np.zeros((8, 8)), 2)
+    with pytest.raises(ValueError, match="x must have"):
+        fastconv.global_avg_pool(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="output size"):
+        fastconv.max_pool2d(x, 9)
+
+
+# ---- layer objects ----------------------------------------------------------------------
+@pytest.mark.parametrize("spatial", [1, 2, 3])
+def test_layers_match_functions(spatial):
+    shape = (6, 7, 12)[-spatial:]
+    x = _input(shape, np.float32)
+    k = 3
+    pairs = [
+        (pool.__dict__[f"MaxPool{spatial}d"](k, 2, 1, ceil_mode=True),
+         lambda v: _fn("max", spatial)(v, k, 2, 1, ceil_mode=True)),
+        (pool.__dict__[f"AvgPool{spatial}d"](k, 2, 1, count_include_pad=False),
+         lambda v: _fn("avg", spatial)(v, k, 2, 1, count_include_pad=False)),
+        (pool.__dict__[f"LpPool{spatial}d"](2, k, 1),
+         lambda v: _fn("lp", spatial)(v, 2, k, 1)),
+        (pool.__dict__[f"AdaptiveAvgPool{spatial}d"](2),
+         lambda v: getattr(fastconv, f"adaptive_avg_pool{spatial}d")(v, 2)),
+        (pool.__dict__[f"AdaptiveMaxPool{spatial}d"](2, return_indices=True),
+         lambda v: getattr(fastconv, f"adaptive_max_pool{spatial}d")(v, 2, True)),
+    ]
+    for layer, function in pairs:
+        got, want = layer(x, threads=1), function(x)
+        if isinstance(want, tuple):
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+        else:
+            np.testing.assert_array_equal(got, want)
+            out = np.empty_like(want)
+            assert layer(x, out=out) is out
+    assert "MaxPool" in repr(pairs[0][0]) and pairs[0][0].kernel_size == k
+
+
+def test_layers_validate_at_construction():
+    with pytest.raises(ValueError, match="kernel_size"):
+        fastconv.MaxPool2d(0)
+    with pytest.raises(ValueError, match="padding"):
+        fastconv.AvgPool2d(2, padding=5)
+    with pytest.raises(ValueError, match="norm_type"):
+        fastconv.LpPool1d(-1, 2)
+    with pytest.raises(ValueError, match="output_size"):
+        fastconv.AdaptiveMaxPool2d((1, 2, 3))
+
+
+# ---- random windows (hypothesis) ----------------------------------------------------------
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@st.composite
+def _windows(draw):
+    spatial = draw(st.integers(1, 3))
+    k = tuple(draw(st.integers(1, 4)) for _ in range(spatial))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(spatial))
+    d = tuple(draw(st.integers(1, 2)) for _ in range(spatial))
+    pads = tuple((draw(st.integers(0, (kk - 1) * dd)), draw(st.integers(0, (kk - 1) * dd)))
+                 for kk, dd in zip(k, d))
+    size = tuple(draw(st.integers((kk - 1) * dd + 1, (kk - 1) * dd + 1 + (8 if i < spatial - 1
+                                                                           else 40)))
+                 for i, (kk, dd) in enumerate(zip(k, d)))
+    return size, k, s, pads, d, draw(st.booleans())
+
+
+@hypothesis.given(_windows(), st.sampled_from(FLOATS), st.integers(0, 2 ** 16))
+def test_random_windows_match_reference(case, dtype, seed):
+    shape, k, s, p, d, ceil = case
+    x = _input(shape, dtype, seed=seed, batch=(1, 2))
+    y, idx = _fn("max", len(shape))(x, k, s, p, d, ceil, return_indices=True)
+    ref, ref_idx = ref_max_pool(x, k, s, p, d, ceil, return_indices=True)
+    assert_close(y, ref, dtype)
+    np.testing.assert_array_equal(idx, ref_idx)
+    assert_close(_fn("max", len(shape))(x, k, s, p, d, ceil), ref, dtype)
+    for include in (True, False):
+        assert_close(_fn("avg", len(shape))(x, k, s, p, d, ceil, include),
+                     ref_avg_pool(x, k, s, p, d, ceil, include), dtype)
+    assert_close(_fn("lp", len(shape))(x, 2, k, s, p, d, ceil),
+                 ref_lp_pool(x, 2, k, s, p, d, ceil), dtype)
