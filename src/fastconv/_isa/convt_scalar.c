@@ -1,0 +1,69 @@
+/* Transposed convolution: portable drivers, weight preparation, and the per-ISA dispatch
+ * (see fastconv/col2im.h). Compiled without ISA flags. */
+#include "fastconv/col2im.h"
+#include "fastconv/isa.h"
+
+#define FC_CONVT_ISA scalar
+#define FC_CONVT_COMMON
+#define FC_T float
+#define FC_DT f32
+#include "fastconv/kernels/col2im_template.h"
+#undef FC_T
+#undef FC_DT
+
+#define FC_T double
+#define FC_DT f64
+#include "fastconv/kernels/col2im_template.h"
+#undef FC_T
+#undef FC_DT
+
+/* Entry points of the other ISA translation units, and the dispatch by the ISA number the
+ * Python side chose. An ISA that was not compiled in falls back to the portable driver. */
+#define FC_CONVT_ENTRY(dt, T, name)                                                            \
+    int fc_convt_run_##dt##_##name(int isa, int algorithm, const fc_convt_geometry *g,         \
+                                  const T *x, const T *prepared, const T *bias, T *y,         \
+                                  int nthreads);
+#define FC_CONVT_ARGS isa, algorithm, g, x, prepared, bias, y, nthreads
+
+#if FC_HAVE_AVX2
+FC_CONVT_ENTRY(f32, float, avx2)
+FC_CONVT_ENTRY(f64, double, avx2)
+#endif
+#if FC_HAVE_AVX512
+FC_CONVT_ENTRY(f32, float, avx512)
+FC_CONVT_ENTRY(f64, double, avx512)
+#endif
+#if FC_HAVE_NEON
+FC_CONVT_ENTRY(f32, float, neon)
+FC_CONVT_ENTRY(f64, double, neon)
+#endif
+
+int fc_convt_run_f32(int isa, int algorithm, const fc_convt_geometry *g, const float *x,
+                     const float *prepared, const float *bias, float *y, int nthreads)
+{
+#if FC_HAVE_AVX512
+    if (isa == FC_ISA_AVX512) return fc_convt_run_f32_avx512(FC_CONVT_ARGS);
+#endif
+#if FC_HAVE_AVX2
+    if (isa == FC_ISA_AVX2) return fc_convt_run_f32_avx2(FC_CONVT_ARGS);
+#endif
+#if FC_HAVE_NEON
+    if (isa == FC_ISA_NEON) return fc_convt_run_f32_neon(FC_CONVT_ARGS);
+#endif
+    return fc_convt_run_f32_scalar(FC_CONVT_ARGS);
+}
+
+int fc_convt_run_f64(int isa, int algorithm, const fc_convt_geometry *g, const double *x,
+                     const double *prepared, const double *bias, double *y, int nthreads)
+{
+#if FC_HAVE_AVX512
+    if (isa == FC_ISA_AVX512) return fc_convt_run_f64_avx512(FC_CONVT_ARGS);
+#endif
+#if FC_HAVE_AVX2
+    if (isa == FC_ISA_AVX2) return fc_convt_run_f64_avx2(FC_CONVT_ARGS);
+#endif
+#if FC_HAVE_NEON
+    if (isa == FC_ISA_NEON) return fc_convt_run_f64_neon(FC_CONVT_ARGS);
+#endif
+    return fc_convt_run_f64_scalar(FC_CONVT_ARGS);
+}

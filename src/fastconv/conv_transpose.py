@@ -1,0 +1,486 @@
+"""Transposed convolution (``conv_transpose1d/2d/3d``, ``ConvTranspose1d/2d/3d``).
+
+The Python side validates every argument once, resolves sizes through :mod:`fastconv.shapes`,
+and hands the compiled driver (``fastconv._conv_transpose``) contiguous arrays of the working
+dtype, explicit pads and a preallocated output. Every rank runs as a 3-D problem: 1-D and 2-D
+inputs get leading spatial dims of size 1.
+
+Algorithms (``algorithm=``):
+
+- ``"gemm"``: GEMM + col2im. Per group, the column matrix ``W^T X`` (``C_out/g * prod(k)`` rows,
+  one column per input pixel) is computed by the shared packed GEMM for a block of output
+  channels at a time (about 8 MiB of columns, at least one channel), then each channel is
+  accumulated in a phase-major plane (contiguous adds, one per tap) and written once, cropped,
+  interleaved and with its bias; when no two taps meet (kernel == stride) col2im is a plain
+  store. Scratch: the column block plus one output plane per thread.
+- ``"phase"``: stride-phase decomposition. The outputs of each of the ``prod(stride)`` phases
+  receive only the kernel taps that reach them, so each phase is an ordinary small convolution
+  of the input with a sub-kernel: no multiplication by inserted zeros. The input is packed
+  straight into the GEMM's B panels (no im2col matrix). Kernel sizes up to 64 per dim.
+- ``"auto"``: :func:`choose_algorithm` — the one rule, kept in one place.
+"""
+
+from math import prod
+
+import numpy as np
+
+from . import _dispatch, _threads
+from ._extension import load
+from ._validate import (
+    batched,
+    check_array,
+    check_choice,
+    check_int,
+    check_out,
+    compute_dtype,
+    int_tuple,
+    working_copy,
+)
+
+ALGORITHMS = ("auto", "gemm", "phase")
+_PADDING_STRINGS = ("valid", "same", "same_lower")
+# The phase algorithm keeps per-dim tap lists on the stack (FC_CONVT_MAX_PHASE_KERNEL).
+_MAX_PHASE_KERNEL = 64
+# GEMM dimensions are C ints.
+_MAX_GEMM_DIM = 2**31 - 1
+
+__all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "ConvTranspose1d",
+           "ConvTranspose2d", "ConvTranspose3d", "choose_algorithm", "ALGORITHMS"]
+
+
+def choose_algorithm(kernel_size, stride, dilation) -> str:
+    """The algorithm ``algorithm="auto"`` uses for this kernel, stride and dilation.
+
+    Rule: ``"gemm"`` everywhere. Measured on the ``CONV_TRANSPOSE`` cases of
+    ``benchmarks/layers.py`` (AMD Zen 5, AVX-512, float32, 1 and 2 threads), GEMM + col2im beat
+    the stride-phase decomposition on every case, including those where the kernel is a
+    multiple of the stride (dcgan 4x4 s2: 1.3 vs 2.0 ms, unet 2x2 s2: 0.45 vs 0.55 ms, 3-D 2x2x2
+    s2: 1.7 vs 3.9 ms on one thread): its single GEMM has ``C_out/g * prod(kernel)`` rows where
+    each phase's GEMM has only ``C_out/g``, and the packed micro-kernel runs near its peak only
+    on the taller problem, while the phase-major col2im costs a few percent. This function is
+    the one place to change should a measurement on other hardware say otherwise.
+
+    Parameters
+    ----------
+    kernel_size, stride, dilation : tuple of int
+        One entry per spatial dim.
+
+    Returns
+    -------
+    str
+        ``"gemm"`` or ``"phase"``.
+
+    Examples
+    --------
+    >>> from fastconv.conv_transpose import choose_algorithm
+    >>> choose_algorithm((4, 4), (2, 2), (1, 1))
+    'gemm'
+    """
+    del kernel_size, stride, dilation  # the measured rule does not depend on them (yet)
+    return "gemm"
+
+
+def _check_padding(padding, ndim: int):
+    """Reject what no padding form allows before the shapes module resolves the rest."""
+    if isinstance(padding, str):
+        if padding not in _PADDING_STRINGS:
+            raise ValueError(
+                f"padding must be an int, a tuple of {ndim} ints or of {ndim} (before, after) "
+                f"pairs, or one of {', '.join(repr(p) for p in _PADDING_STRINGS)}, got "
+                f"{padding!r}")
+        return padding
+    if isinstance(padding, (bool, np.bool_, float, np.floating)):
+        raise TypeError(f"padding must be an int, a tuple or a string, got {padding!r}")
+    return padding
+
+
+class _Plan:
+    """Everything about a transposed convolution except the input: validated once."""
+
+    def __init__(self, ndim, weight, bias, stride, padding, output_padding, groups, dilation,
+                 algorithm, copy_weight):
+        self.ndim = ndim
+        w = check_array(weight, "weight")
+        if w.ndim != ndim + 2:
+            raise ValueError(
+                f"weight must have {ndim + 2} dims (C_in, C_out // groups, *kernel), got shape "
+                f"{w.shape}")
+        b = None if bias is None else check_array(bias, "bias")
+        self.groups = check_int(groups, "groups", 1)
+        self.c_in = w.shape[0]
+        self.c_out = w.shape[1] * self.groups
+        if self.c_in % self.groups:
+            raise ValueError(
+                f"groups={self.groups} must divide the input channels (weight.shape[0] = "
+                f"{self.c_in})")
+        if b is not None and b.shape != (self.c_out,):
+            raise ValueError(f"bias must have shape ({self.c_out},) (C_out), got {b.shape}")
+        self.kernel = tuple(int(k) for k in w.shape[2:])
+        if 0 in self.kernel:
+            raise ValueError(f"kernel size must be >= 1 in every dim, got {self.kernel}")
+        self.stride = int_tuple(stride, ndim, "stride", 1)
+        self.dilation = int_tuple(dilation, ndim, "dilation", 1)
+        self.output_padding = int_tuple(output_padding, ndim, "output_padding", 0)
+        self._check_output_padding(self.output_padding)
+        self.padding = _check_padding(padding, ndim)
+        self.algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
+        chosen = self.resolved_algorithm()
+        if chosen == "phase" and max(self.kernel) > _MAX_PHASE_KERNEL:
+            raise ValueError(
+                f"algorithm='phase' supports kernel sizes up to {_MAX_PHASE_KERNEL} per dim, "
+                f"got kernel {self.kernel}")
+        self.weight = np.array(w, copy=True) if copy_weight else w
+        self.bias = None if b is None else (np.array(b, copy=True) if copy_weight else b)
+        self._prepared: dict = {}
+        self._geometry: dict = {}
+
+    def _check_output_padding(self, output_padding):
+        for i, (op, s, d) in enumerate(zip(output_padding, self.stride, self.dilation)):
+            if op >= s and op >= d:
+                raise ValueError(
+                    f"output_padding must be smaller than stride or dilation in every dim, got "
+                    f"output_padding[{i}]={op} with stride {s} and dilation {d}")
+
+    def resolved_algorithm(self) -> str:
+        if self.algorithm == "auto":
+            return choose_algorithm(self.kernel, self.stride, self.dilation)
+        return self.algorithm
+
+    def prepared(self, dtype: np.dtype):
+        """The weight packed for this plan's algorithm and the ISA in use, in ``dtype`` (kept)."""
+        isa = _dispatch.isa_index()
+        key = (dtype.str, self.resolved_algorithm(), isa)
+        prep = self._prepared.get(key)
+        if prep is None:
+            pad = (1,) * (3 - self.ndim)
+            w5 = working_copy(self.weight, dtype).reshape(
+                self.weight.shape[:2] + pad + self.kernel)
+            prep = load("_conv_transpose").PreparedWeight(
+                w5, self.groups, pad + self.stride, pad + self.dilation, key[1], isa)
+            self._prepared[key] = prep
+        return prep
+
+    def geometry(self, x_shape, output_size):
+        """Padding pairs and output spatial size for an input of this shape (cached per shape)."""
+        if x_shape[1] != self.c_in:
+            raise ValueError(
+                f"x has {x_shape[1]} channels but weight expects C_in = {self.c_in} "
+                f"(weight.shape[0])")
+        try:
+            key = (tuple(x_shape), None if output_size is None else (
+                output_size if isinstance(output_size, int) else tuple(output_size)))
+            cached = self._geometry.get(key)
+        except TypeError:  # unhashable or not iterable: let the checks below explain
+            key, cached = None, None
+        if cached is not None:
+            return cached
+        result = self._compute_geometry(x_shape, output_size)
+        if key is not None:
+            if len(self._geometry) >= 64:  # a layer sees few shapes; keep the cache small
+                self._geometry.clear()
+            self._geometry[key] = result
+        return result
+
+    def _compute_geometry(self, x_shape, output_size):
+        from . import shapes
+
+        self._check_gemm_dims(x_shape)
+        in_size = tuple(int(n) for n in x_shape[2:])
+        output_padding = self.output_padding
+        if output_size is not None:
+            wanted = self._spatial_output_size(output_size, x_shape)
+            output_padding = tuple(shapes.conv_transpose_output_padding(
+                in_size, wanted, self.kernel, self.stride, self.padding, self.dilation))
+            self._check_output_padding(output_padding)
+        # "same": ONNX counts output_padding in the total padding, so the output is in*stride
+        pads = shapes.resolve_padding(self.padding, in_size, self.kernel, self.stride,
+                                      self.dilation, transposed=True,
+                                      output_padding=output_padding)
+        out_size = tuple(shapes.conv_transpose_output_size(
+            in_size, self.kernel, self.stride, pads, output_padding, self.dilation))
+        return tuple(tuple(p) for p in pads), out_size
+
+    def _check_gemm_dims(self, x_shape):
+        """The GEMM takes 32-bit sizes: refuse problems whose matrices would not fit."""
+        taps = prod(self.kernel)
+        dims = {"C_out/groups * prod(kernel)": (self.c_out // self.groups) * taps,
+                "C_in/groups * prod(kernel)": (self.c_in // self.groups) * taps,
+                "input pixels": prod(x_shape[2:])}
+        for what, size in dims.items():
+            if size > _MAX_GEMM_DIM:
+                raise ValueError(
+                    f"conv_transpose: {what} = {size} is too large (at most {_MAX_GEMM_DIM}) "
+                    f"for weight {self.weight.shape} and x {tuple(x_shape)}")
+
+    def _spatial_output_size(self, output_size, x_shape):
+        nd = self.ndim
+        if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
+            return (check_int(output_size, "output_size", 1),) * nd
+        try:
+            items = tuple(output_size)
+        except TypeError:
+            raise TypeError(
+                f"output_size must be an int or a tuple of ints, got {output_size!r}") from None
+        if len(items) not in (nd, nd + 1, nd + 2):
+            raise ValueError(
+                f"output_size must give the {nd} spatial sizes or the full output shape, got "
+                f"{output_size!r}")
+        sizes = tuple(check_int(v, f"output_size[{i}]", 1) for i, v in enumerate(items))
+        leading = sizes[:len(sizes) - nd]
+        expected = (x_shape[0], self.c_out)[-len(leading):] if leading else ()
+        if leading != expected:
+            raise ValueError(
+                f"output_size {output_size!r} does not match the output's leading dims "
+                f"{expected} (batch, C_out)")
+        return sizes[len(sizes) - nd:]
+
+    def __call__(self, x, output_size=None, threads=None, out=None):
+        x_arr = check_array(x, "x")
+        xb, unbatched = batched(x_arr, self.ndim, "x")
+        nthreads = _threads.resolve(threads)
+        dtype = compute_dtype(x_arr, self.weight, self.bias)
+        pads, out_size = self.geometry(xb.shape, output_size)
+        shape = (xb.shape[0], self.c_out, *out_size)
+        out_shape = shape[1:] if unbatched else shape
+        y = check_out(out, out_shape, dtype, [x_arr, self.weight, self.bias])
+        if y is None:
+            y = np.empty(out_shape, dtype=dtype)
+        if y.size == 0:
+            return y
+        yb = y[np.newaxis] if unbatched else y
+        bias = None if self.bias is None else working_copy(self.bias, dtype)
+        if xb.shape[1] == 0:  # no input channels: only the bias reaches the output
+            yb[...] = 0 if bias is None else bias.reshape((-1,) + (1,) * self.ndim)
+            return y
+        lead = (1,) * (3 - self.ndim)
+        x5 = working_copy(xb, dtype).reshape(xb.shape[:2] + lead + xb.shape[2:])
+        y5 = yb.reshape(shape[:2] + lead + out_size)
+        work = xb.shape[0] * self.c_in * (self.c_out // self.groups) * prod(self.kernel) * prod(
+            xb.shape[2:])
+        load("_conv_transpose").run(
+            self.prepared(dtype), x5, bias, y5, (0,) * len(lead) + tuple(p[0] for p in pads),
+            _threads.for_work(nthreads, work))
+        return y
+
+
+def _functional(ndim, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                output_size, algorithm, threads, out):
+    plan = _Plan(ndim, weight, bias, stride, padding, output_padding, groups, dilation,
+                 algorithm, copy_weight=False)
+    return plan(x, output_size=output_size, threads=threads, out=out)
+
+
+_PARAMS_DOC = """
+    Parameters
+    ----------
+    x : array_like
+        Input ``(N, C_in, {dims})`` or, unbatched, ``(C_in, {dims})``.
+    weight : array_like
+        ``(C_in, C_out // groups, {kdims})``.
+    bias : array_like, optional
+        ``(C_out,)``.
+    stride : int or tuple of int, default 1
+    padding : int, tuple, tuple of (before, after) pairs, or str, default 0
+        Removed from the full output: symmetric int or per-dim, asymmetric pairs, ``"valid"``,
+        ``"same"`` (output size ``in * stride``, ONNX ``SAME_UPPER`` split) or ``"same_lower"``.
+    output_padding : int or tuple of int, default 0
+        Extra size added at the end of each dim; must be smaller than the stride or the
+        dilation of its dim.
+    groups : int, default 1
+    dilation : int or tuple of int, default 1
+    output_size : tuple of int, optional
+        The spatial output size (or the full output shape); chooses ``output_padding``.
+    algorithm : {{"auto", "gemm", "phase"}}, default "auto"
+        See :mod:`fastconv.conv_transpose`.
+    threads : int, optional
+        Threads to use (``None``: :func:`fastconv.get_num_threads`; ``-1``: every CPU).
+    out : numpy.ndarray, optional
+        C-contiguous array of the exact output shape and dtype to fill and return.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, C_out, {dims_out})`` (unbatched input: no ``N``), float32 or float64 as
+        ``np.result_type(x, weight, np.float32)``; output size per dim
+        ``(in - 1)*stride - pad_before - pad_after + (k - 1)*dilation + output_padding + 1``.
+"""
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, output_size=None, algorithm="auto", threads=None, out=None):
+    return _functional(1, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                       output_size, algorithm, threads, out)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, output_size=None, algorithm="auto", threads=None, out=None):
+    return _functional(2, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                       output_size, algorithm, threads, out)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, output_size=None, algorithm="auto", threads=None, out=None):
+    return _functional(3, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                       output_size, algorithm, threads, out)
+
+
+class _ConvTransposeNd:
+    """Shared implementation of the transposed-convolution layer objects."""
+
+    _ndim = 0
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                 dilation=1, algorithm="auto"):
+        self._plan = _Plan(self._ndim, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm, copy_weight=True)
+        # Prepare the weight once, in the dtype it computes in with a float32 input.
+        self._plan.prepared(compute_dtype(self._plan.weight, self._plan.bias))
+
+    @property
+    def weight(self) -> np.ndarray:
+        """A copy of the layer's weight ``(C_in, C_out // groups, *kernel)``."""
+        return self._plan.weight.copy()
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        """A copy of the layer's bias, or None."""
+        return None if self._plan.bias is None else self._plan.bias.copy()
+
+    @property
+    def stride(self) -> tuple[int, ...]:
+        return self._plan.stride
+
+    @property
+    def padding(self):
+        return self._plan.padding
+
+    @property
+    def output_padding(self) -> tuple[int, ...]:
+        return self._plan.output_padding
+
+    @property
+    def dilation(self) -> tuple[int, ...]:
+        return self._plan.dilation
+
+    @property
+    def groups(self) -> int:
+        return self._plan.groups
+
+    @property
+    def algorithm(self) -> str:
+        return self._plan.algorithm
+
+    def algorithm_for(self, input_shape) -> str:
+        """The algorithm a call with an input of ``input_shape`` uses (``"gemm"``/``"phase"``).
+
+        ``input_shape`` is validated like an input: ``(N, C_in, *spatial)`` or unbatched.
+        """
+        shape = tuple(int(n) for n in input_shape)
+        if len(shape) == self._ndim + 1:
+            shape = (1, *shape)
+        if len(shape) != self._ndim + 2:
+            raise ValueError(
+                f"input_shape must have {self._ndim + 2} or {self._ndim + 1} dims, got {shape}")
+        self._plan.geometry(shape, None)
+        return self._plan.resolved_algorithm()
+
+    def flops(self, input_shape) -> int:
+        """2 * multiply-adds of a call on ``input_shape`` (counted over the input grid)."""
+        shape = tuple(int(n) for n in input_shape)
+        batch = shape[0] if len(shape) == self._ndim + 2 else 1
+        p = self._plan
+        return 2 * batch * p.c_in * (p.c_out // p.groups) * prod(p.kernel) * prod(
+            shape[-self._ndim:])
+
+    def __call__(self, x, *, threads=None, out=None, output_size=None):
+        """Apply the layer to ``x`` (see the functional form for the parameters)."""
+        return self._plan(x, output_size=output_size, threads=threads, out=out)
+
+    def __repr__(self) -> str:
+        p = self._plan
+        return (f"{type(self).__name__}({p.c_in}, {p.c_out}, kernel_size={p.kernel}, "
+                f"stride={p.stride}, padding={p.padding!r}, output_padding={p.output_padding}, "
+                f"groups={p.groups}, dilation={p.dilation}, bias={p.bias is not None}, "
+                f"algorithm={p.algorithm!r})")
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    _ndim = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    _ndim = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    _ndim = 3
+
+
+_DIMS = {1: ("W", "kW", "W_out"), 2: ("H, W", "kH, kW", "H_out, W_out"),
+         3: ("D, H, W", "kD, kH, kW", "D_out, H_out, W_out")}
+_EXAMPLES = {
+    1: """
+    >>> import numpy as np, fastconv
+    >>> x = np.ones((1, 2, 4), np.float32)
+    >>> w = np.ones((2, 3, 4), np.float32)
+    >>> fastconv.conv_transpose1d(x, w, stride=2, padding=1).shape
+    (1, 3, 8)
+""",
+    2: """
+    >>> import numpy as np, fastconv
+    >>> x = np.ones((1, 1, 2, 2))
+    >>> w = np.ones((1, 1, 2, 2))
+    >>> fastconv.conv_transpose2d(x, w, stride=2)[0, 0]
+    array([[1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.]])
+    >>> fastconv.conv_transpose2d(x, w, stride=2, padding="same").shape
+    (1, 1, 4, 4)
+    >>> fastconv.conv_transpose2d(x, w, stride=3, output_size=(7, 7)).shape
+    (1, 1, 7, 7)
+""",
+    3: """
+    >>> import numpy as np, fastconv
+    >>> x = np.ones((2, 4, 3, 3, 3), np.float32)
+    >>> w = np.ones((4, 2, 2, 2, 2), np.float32)
+    >>> fastconv.conv_transpose3d(x, w, stride=2, groups=2).shape
+    (2, 4, 6, 6, 6)
+""",
+}
+_LAYER_EXAMPLES = {
+    1: """
+    >>> import numpy as np, fastconv
+    >>> layer = fastconv.ConvTranspose1d(np.ones((2, 3, 4), np.float32), stride=2, padding=1)
+    >>> layer(np.ones((1, 2, 5), np.float32)).shape
+    (1, 3, 10)
+""",
+    2: """
+    >>> import numpy as np, fastconv
+    >>> layer = fastconv.ConvTranspose2d(np.ones((8, 4, 4, 4), np.float32), stride=2, padding=1)
+    >>> layer.algorithm_for((1, 8, 16, 16))
+    'gemm'
+    >>> layer(np.ones((1, 8, 16, 16), np.float32)).shape
+    (1, 4, 32, 32)
+""",
+    3: """
+    >>> import numpy as np, fastconv
+    >>> layer = fastconv.ConvTranspose3d(np.ones((4, 2, 2, 2, 2), np.float32), stride=2)
+    >>> layer(np.ones((4, 3, 3, 3), np.float32)).shape
+    (2, 6, 6, 6)
+""",
+}
+
+for _nd, _fn in ((1, conv_transpose1d), (2, conv_transpose2d), (3, conv_transpose3d)):
+    _dims, _kdims, _odims = _DIMS[_nd]
+    _fn.__doc__ = (
+        f"{_nd}-D transposed convolution (the gradient of ``conv{_nd}d`` with respect to its "
+        f"input), PyTorch's ``conv_transpose{_nd}d``.\n"
+        + _PARAMS_DOC.format(dims=_dims, kdims=_kdims, dims_out=_odims)
+        + "\n    Examples\n    --------" + _EXAMPLES[_nd])
+for _nd, _cls in ((1, ConvTranspose1d), (2, ConvTranspose2d), (3, ConvTranspose3d)):
+    _cls.__doc__ = (
+        f"{_nd}-D transposed convolution layer: the weight is validated, copied and prepared "
+        f"once.\n\n    Same parameters as :func:`conv_transpose{_nd}d` without ``x``; called as "
+        f"``layer(x, *, threads=None, out=None, output_size=None)``.\n"
+        "\n    Examples\n    --------" + _LAYER_EXAMPLES[_nd])
