@@ -99,6 +99,9 @@ THREADED = {
     "im2col.batch": _case(2, 4, 16, 24, (14, 15), (3, 3), padding=1),
     "im2col.batch1": _case(2, 1, 32, 40, (20, 23), (3, 3), padding=1, stride=(1, 2)),
     "1x1.batch1": _case(2, 1, 64, 48, (30, 31), (1, 1)),
+    # output rows wider than an AVX-512 vector: the vector copies of the im2col callback
+    "im2col.s2.wide": _case(2, 1, 8, 16, (17, 75), (3, 3), stride=2, padding=1),
+    "im2col.s1.wide": _case(2, 1, 8, 8, (15, 131), (3, 3), padding=(1, 2), dilation=(1, 2)),
     "direct.stem": _case(2, 1, 3, 16, (40, 41), (7, 7), stride=2, padding=3),
     "depthwise": _case(2, 2, 32, 32, (30, 33), (3, 3), groups=32, padding=1),
     "3d": _case(3, 1, 8, 12, (6, 10, 11), (3, 3, 3), padding=1),

@@ -55,11 +55,16 @@ def case_shape(case, cfg):
         "several_mc_blocks": (mc + mr + 1, 5, nr),
         "several_nc_blocks": (3, 4, nc + nr + 3),
         "everything_ragged": (3 * mr - 1, kc + 1, 2 * nr + 7),
+        # few column panels, many rows: on 2 threads B is packed once into a shared buffer
+        "small_n_tall": (8 * mr + 3, 2 * kc + 5, 2 * nr + 3),
+        # at most MC rows: B goes in L2-sized blocks (several across N), several K blocks
+        "wide_deep": (2 * mr + 1, kc + 7, 1000),
     }[case]
 
 
 CASES = ("one_tile", "m_below_mr", "m_one", "m_ragged", "n_below_nr", "n_one", "n_ragged",
-         "k_one", "k_blocks", "several_mc_blocks", "several_nc_blocks", "everything_ragged")
+         "k_one", "k_blocks", "several_mc_blocks", "several_nc_blocks", "everything_ragged",
+         "small_n_tall", "wide_deep")
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -1,4 +1,4 @@
-/* Direct convolution (geometry and contract: fastconv/conv.h), and its depthwise use.
+/* Direct convolution (geometry and contract: fastconv/conv.h).
  *
  * Work item: one output row (n, group, od, oh). Its input rows (every input channel of the
  * group, every kd, kh whose row lies inside the input) are copied once into per-thread scratch
@@ -7,8 +7,8 @@
  * Rows outside the input in D or H contribute nothing and are skipped. Then, for each block
  * of OB output channels and each tile of TW output columns, OB x TW accumulators stay in
  * registers across all taps (FMA with a broadcast weight), and are stored once with the bias.
- * Channel blocks with fewer than OB channels (and depthwise convolution, one output channel
- * per input channel and multiplier) use the one-channel variant with a wider tile.
+ * Channel blocks with fewer than OB channels use the one-channel variant with a wider tile.
+ * (Depthwise convolution has its own kernel, fastconv/depthwise.h.)
  *
  * Template: included by _isa/conv_<isa>.c once per dtype with FC_T (float/double), FC_DT
  * (f32/f64), FC_ISA_NAME (scalar/avx2/...), FC_VEC_BYTES (SIMD width in bytes) and FC_DIRECT_OB
@@ -52,7 +52,8 @@ FC_INLINE void FC_LOCAL(direct_tile)(const int ob, const int twv, ptrdiff_t ntap
         FC_VEC xv[FC_DIRECT_TWV_ONE];
         for (int v = 0; v < twv; v++) xv[v] = *(const FC_VECU *)(xp + v * FC_L);
         for (int b = 0; b < ob; b++) {
-            FC_VEC wv = (FC_VEC){0} + wp[b];
+            /* x - 0 is x for every x (-0 included): a plain broadcast, no add */
+            FC_VEC wv = wp[b] - (FC_VEC){0};
             for (int v = 0; v < twv; v++) acc[b * twv + v] += wv * xv[v];
         }
     }
@@ -198,14 +199,6 @@ int FC_FN(direct)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const
     }
     fc_free(packed);
     return failed ? FC_CONV_NOMEM : FC_CONV_OK;
-}
-
-/* Depthwise (groups == c_in): the same row kernel; with one input channel per group the
- * one-channel tiles carry it (see the file comment). */
-int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const FC_T *bias,
-                     FC_T *y, int nthreads)
-{
-    return FC_FN(direct)(g, x, w, bias, y, nthreads);
 }
 
 #undef FC_L

@@ -26,8 +26,10 @@
  *   so it is safe to call from inside another parallel region (e.g. conv over the batch).
  * - Reentrant: no global mutable state. Returns 0, or -1 if scratch allocation failed (C is then
  *   unspecified).
- * - Scratch: one packed B block per thread, fc_gemm_scratch_bytes(isa, dtype, N, K) per thread
- *   (at most KC * NC * sizeof(T): 3 MiB for float32 on avx512, 2 MiB on avx2), malloc'ed per call.
+ * - Scratch, malloc'ed per call: one packed B block per thread, fc_gemm_scratch_bytes(isa, dtype,
+ *   N, K) per thread (at most KC * NC * sizeof(T): 3 MiB for float32 on avx512, 2 MiB on avx2);
+ *   or, on several threads when N has fewer than 4 NR panels per thread, one packed B shared by
+ *   all threads instead, K * (N rounded up to NR) * sizeof(T) <= 8 MiB in total.
  * - Results do not depend on nthreads: every C element sums its K blocks in the same order.
  */
 #ifndef FASTCONV_GEMM_H

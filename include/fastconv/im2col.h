@@ -6,15 +6,18 @@
  * B is the im2col matrix, B[(c, kd, kh, kw)][(od, oh, ow)] = x[c, od*sd + kd*dd - pd, ...] (zero
  * in the padding), and it never exists: the GEMM driver asks `im2col_pack_b` for one KC x NC
  * block at a time and the callback writes the values straight into the NR-column panel layout.
- * A panel's NR output pixels are split once into runs along output rows; each run of each
- * kernel tap is then one (strided, for stride_w > 1) copy from an input row with zero ends.
+ * A panel's NR output pixels are split once into runs along output rows, and where each kernel
+ * tap reads each run (input offset, zero ends) is tabulated once per panel, since it is the
+ * same for every input channel; each (k, run) is then one copy from an input row with zero
+ * ends: vector loads for stride 1, two vector loads and an even-lane shuffle for stride 2.
  * A 1x1, stride-1, unpadded convolution needs no im2col: B is the input block itself, packed
  * by the GEMM's own strided packer.
  * Threads: over (image, group, chunk of output columns) units, dynamically scheduled, each a
  * single-threaded GEMM (see fc_conv_im2col_*).
  *
- * Template: included by _isa/conv_<isa>.c once per dtype; needs FC_T, FC_DT, FC_GEMM_DT
- * (FC_GEMM_F32/F64), FC_ISA_NAME and FC_ISA_ENUM (the fc_isa value of the translation unit).
+ * Template: included by _isa/conv_<isa>.c once per dtype; needs FC_T, FC_T_BYTES, FC_DT,
+ * FC_GEMM_DT (FC_GEMM_F32/F64), FC_ISA_NAME, FC_ISA_ENUM (the fc_isa value of the translation unit) and
+ * FC_VEC_BYTES (the vector width the callback's copies use).
  */
 #include <string.h>
 
@@ -31,6 +34,14 @@
 
 /* Largest NR of any GEMM config (a panel splits into at most NR runs). */
 #define FC_IM2COL_MAX_NR 128
+/* Capacity of the per-panel (tap, run) table of the fast path, in entries. */
+#define FC_IM2COL_TABLE 1024
+
+#define FC_IL (FC_VEC_BYTES / FC_T_BYTES) /* lanes per vector (FC_T_BYTES: sizeof(FC_T)) */
+#define FC_IVEC FC_CAT(fc_i2c_vec_, FC_DT)
+#define FC_IVECU FC_CAT(fc_i2c_vecu_, FC_DT)
+typedef FC_T FC_IVEC __attribute__((vector_size(FC_VEC_BYTES)));
+typedef FC_T FC_IVECU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T)), may_alias));
 
 typedef struct {
     const fc_conv_geometry *g;
@@ -39,18 +50,61 @@ typedef struct {
     int nr;
 } FC_LOCAL(im2col_ctx);
 
+/* Where one kernel tap reads one run: the run's column i is x_channel[off + i * sw] for
+ * lo <= i < hi, zero elsewhere (lo = hi = 0: the whole run reads padding). */
+typedef struct {
+    ptrdiff_t off;
+    int lo, hi;
+} FC_LOCAL(im2col_span);
+
+/* d[0..len) = the run of one tap (see im2col_span), vector copies where the run is inside. */
+FC_INLINE void FC_LOCAL(im2col_copy_run)(FC_T *FC_RESTRICT d, int len, const FC_T *xc,
+                                         FC_LOCAL(im2col_span) e, ptrdiff_t sw)
+{
+    const FC_T *s = xc + e.off;
+    int i = 0;
+    for (; i < e.lo; i++) d[i] = 0;
+    if (sw == 1) {
+        for (; i + FC_IL <= e.hi; i += FC_IL) *(FC_IVECU *)(d + i) = *(const FC_IVECU *)(s + i);
+        for (; i < e.hi; i++) d[i] = s[i];
+    } else if (sw == 2) {
+#if FC_IL > 1
+        /* even lanes of two vectors; i + FC_IL < hi keeps the second vector inside the row */
+        for (; i + FC_IL < e.hi; i += FC_IL) {
+            FC_IVEC a = *(const FC_IVECU *)(s + 2 * i), b = *(const FC_IVECU *)(s + 2 * i + FC_IL);
+#if FC_IL == 2
+            *(FC_IVECU *)(d + i) = __builtin_shufflevector(a, b, 0, 2);
+#elif FC_IL == 4
+            *(FC_IVECU *)(d + i) = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+#elif FC_IL == 8
+            *(FC_IVECU *)(d + i) = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+#else
+            *(FC_IVECU *)(d + i) = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16,
+                                                            18, 20, 22, 24, 26, 28, 30);
+#endif
+        }
+#endif
+        for (; i < e.hi; i++) d[i] = s[2 * i];
+    } else {
+        for (; i < e.hi; i++) d[i] = s[i * sw];
+    }
+    for (; i < len; i++) d[i] = 0;
+}
+
 static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, int nc, FC_T *dst)
 {
     const FC_LOCAL(im2col_ctx) *ctx = (const FC_LOCAL(im2col_ctx) *)vctx;
     const fc_conv_geometry *g = ctx->g;
     const int nr = ctx->nr;
-    const ptrdiff_t KD = g->k[0], KH = g->k[1], KW = g->k[2];
-    const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const ptrdiff_t KD = g->k[0], KH = g->k[1], KW = g->k[2], T = KD * KH * KW;
+    const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2], plane = ID * IH * IW;
     const ptrdiff_t OH = g->out[1], OW = g->out[2];
     const ptrdiff_t sw = g->s[2];
     /* runs of the current panel: start column j, length, output (od, oh, ow) */
     int run_j[FC_IM2COL_MAX_NR], run_len[FC_IM2COL_MAX_NR];
     ptrdiff_t run_d[FC_IM2COL_MAX_NR], run_h[FC_IM2COL_MAX_NR], run_w[FC_IM2COL_MAX_NR];
+    FC_LOCAL(im2col_span) span[FC_IM2COL_TABLE];
+    FC_LOCAL(im2col_span) one;
 
     for (int q0 = 0; q0 < nc; q0 += nr) {
         const int cols = FC_MIN(nr, nc - q0);
@@ -68,47 +122,58 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
             nrun++;
             j += len;
         }
-        ptrdiff_t kw = k0 % KW, kh = k0 / KW % KH, kd = k0 / (KW * KH) % KD;
-        ptrdiff_t c = k0 / (KW * KH * KD);
-        for (int kk = 0; kk < kc; kk++) {
-            FC_T *drow = panel + (ptrdiff_t)kk * nr;
-            const ptrdiff_t tap_d = kd * g->d[0] - g->pad[0], tap_h = kh * g->d[1] - g->pad[1];
-            const ptrdiff_t tap_w = kw * g->d[2] - g->pad[2];
-            const FC_T *xc = ctx->x + c * ID * IH * IW;
+        /* Where tap t reads run r, for every tap: the same for every input channel, so the
+         * k loop below only copies (a table when it fits, else computed per k). */
+        const int table = T * nrun <= FC_IM2COL_TABLE;
+        for (ptrdiff_t t = 0; table && t < T; t++) {
+            const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
             for (int r = 0; r < nrun; r++) {
-                FC_T *d = drow + run_j[r];
-                const ptrdiff_t len = run_len[r];
-                const ptrdiff_t id = run_d[r] * g->s[0] + tap_d, ih = run_h[r] * g->s[1] + tap_h;
-                if (id < 0 || id >= ID || ih < 0 || ih >= IH) {
-                    for (ptrdiff_t i = 0; i < len; i++) d[i] = 0;
-                    continue;
-                }
-                const FC_T *xr = xc + (id * IH + ih) * IW;
-                const ptrdiff_t iw0 = run_w[r] * sw + tap_w;
+                FC_LOCAL(im2col_span) *e = &span[t * nrun + r];
+                const ptrdiff_t id = run_d[r] * g->s[0] + kd * g->d[0] - g->pad[0];
+                const ptrdiff_t ih = run_h[r] * g->s[1] + kh * g->d[1] - g->pad[1];
+                const ptrdiff_t iw0 = run_w[r] * sw + kw * g->d[2] - g->pad[2];
+                e->off = 0;
+                e->lo = e->hi = 0;
+                if (id < 0 || id >= ID || ih < 0 || ih >= IH) continue;
                 /* columns i with 0 <= iw0 + i*sw < IW */
                 ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
                 ptrdiff_t hi = iw0 < IW ? (IW - 1 - iw0) / sw + 1 : 0;
-                lo = FC_MIN(lo, len);
-                hi = FC_MAX(FC_MIN(hi, len), lo);
-                for (ptrdiff_t i = 0; i < lo; i++) d[i] = 0;
-                if (sw == 1) {
-                    const FC_T *s = xr + iw0;
-                    for (ptrdiff_t i = lo; i < hi; i++) d[i] = s[i];
+                lo = FC_MIN(lo, (ptrdiff_t)run_len[r]);
+                hi = FC_MAX(FC_MIN(hi, (ptrdiff_t)run_len[r]), lo);
+                e->off = (id * IH + ih) * IW + iw0;
+                e->lo = (int)lo;
+                e->hi = (int)hi;
+            }
+        }
+        ptrdiff_t t = k0 % T, c = k0 / T;
+        for (int kk = 0; kk < kc; kk++) {
+            FC_T *drow = panel + (ptrdiff_t)kk * nr;
+            const FC_T *xc = ctx->x + c * plane;
+            for (int r = 0; r < nrun; r++) {
+                FC_LOCAL(im2col_span) e;
+                if (table) {
+                    e = span[t * nrun + r];
                 } else {
-                    for (ptrdiff_t i = lo; i < hi; i++) d[i] = xr[iw0 + i * sw];
+                    const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
+                    const ptrdiff_t id = run_d[r] * g->s[0] + kd * g->d[0] - g->pad[0];
+                    const ptrdiff_t ih = run_h[r] * g->s[1] + kh * g->d[1] - g->pad[1];
+                    const ptrdiff_t iw0 = run_w[r] * sw + kw * g->d[2] - g->pad[2];
+                    ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+                    ptrdiff_t hi = iw0 < IW ? (IW - 1 - iw0) / sw + 1 : 0;
+                    lo = FC_MIN(lo, (ptrdiff_t)run_len[r]);
+                    hi = FC_MAX(FC_MIN(hi, (ptrdiff_t)run_len[r]), lo);
+                    one.off = (id * IH + ih) * IW + iw0;
+                    one.lo = (int)lo;
+                    one.hi = (int)hi;
+                    if (id < 0 || id >= ID || ih < 0 || ih >= IH) one.off = one.lo = one.hi = 0;
+                    e = one;
                 }
-                for (ptrdiff_t i = hi; i < len; i++) d[i] = 0;
+                FC_LOCAL(im2col_copy_run)(drow + run_j[r], run_len[r], xc, e, sw);
             }
             for (int j = cols; j < nr; j++) drow[j] = 0;
-            if (++kw == KW) {
-                kw = 0;
-                if (++kh == KH) {
-                    kh = 0;
-                    if (++kd == KD) {
-                        kd = 0;
-                        c++;
-                    }
-                }
+            if (++t == T) {
+                t = 0;
+                c++;
             }
         }
     }
@@ -167,6 +232,9 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
 
 #undef FC_FN
 #undef FC_LOCAL
+#undef FC_IL
+#undef FC_IVEC
+#undef FC_IVECU
 #undef FC_GEMM
 #undef FC_STRIDED_B
 #undef FC_PACK_B_STRIDED

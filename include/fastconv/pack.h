@@ -17,6 +17,16 @@
 
 #include "fastconv/common.h"
 
+/* A read hint (no-op where the compiler has none). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FC_PACK_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define FC_PACK_PREFETCH(p) ((void)(p))
+#endif
+/* Rows of B ahead whose lines are requested while a row is copied: the rows of a block are
+ * far apart (one image row or plane each), so the hardware stream prefetcher restarts on each. */
+#define FC_PACK_ROWS_AHEAD 4
+
 #define FC_PACK_T float
 #define FC_PACK_SFX f32
 #include "fastconv/pack.h"
@@ -65,8 +75,13 @@ static inline void FC_CAT(fc_pack_b_, FC_PACK_SFX)(int nr, int kc, int nc, const
     const ptrdiff_t panel = (ptrdiff_t)nr * kc; /* elements per packed column panel */
     if (cs == 1) {
         /* row by row: each source row is read once, front to back (prefetch-friendly) */
+        const int row_bytes = nc * (int)sizeof(FC_PACK_T);
         for (int k = 0; k < kc; k++) {
             const FC_PACK_T *s = B + (ptrdiff_t)k * rs;
+            if (k + FC_PACK_ROWS_AHEAD < kc) {
+                const char *ahead = (const char *)(s + FC_PACK_ROWS_AHEAD * rs);
+                for (int byte = 0; byte < row_bytes; byte += 64) FC_PACK_PREFETCH(ahead + byte);
+            }
             FC_PACK_T *d = dst + (ptrdiff_t)k * nr;
             int q0 = 0;
             for (; q0 + nr <= nc; q0 += nr, d += panel)

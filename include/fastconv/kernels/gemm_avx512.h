@@ -3,7 +3,8 @@
  * independent chains cover the 2 x 4-cycle FMA pipes). MR = 8 rather than 14: channel counts
  * are multiples of 8, so M = 64 or 512 wastes no rows (14 rows would pad 64 to 70), and
  * measured on Zen 5 it is as fast in L1 (98-100% of peak). The C tile is prefetched at the
- * start, A 16 steps ahead. Edge tiles use masked loads/stores.
+ * start, A 64 steps (2 KiB) ahead: far enough to hide L3 latency when A streams from L3
+ * (small N), and harmless when it sits in L2. Edge tiles use masked loads/stores.
  *   fc_gemm_f32_8x32__avx512f_broadcast, fc_gemm_f64_8x16__avx512f_broadcast
  * Contract: see fc_gemm_ukernel_<t>_fn in fastconv/gemm.h.
  * Template: the body below the guard is included once per dtype with FC_GX_* set.
@@ -16,6 +17,7 @@
 #include <stddef.h>
 
 #include "fastconv/common.h"
+
 
 #define FC_GEMM_AVX512_MR 8
 
@@ -77,7 +79,7 @@
 #define MR FC_GEMM_AVX512_MR
 #define NR (2 * FC_GX_W)
 #ifndef FC_GX_PREFETCH_A
-#define FC_GX_PREFETCH_A (16 * MR) /* elements of A ahead of the current k */
+#define FC_GX_PREFETCH_A (64 * MR) /* elements of A ahead of the current k */
 #endif
 static void FC_GX_NAME(int kc, const FC_GX_T *FC_RESTRICT a, const FC_GX_T *FC_RESTRICT b,
                        FC_GX_T *FC_RESTRICT c, ptrdiff_t ldc, int m, int n,

@@ -2,14 +2,18 @@
  * config dispatch (built with baseline flags; the ISA-specific kernels are reached through
  * the config tables of _isa/gemm_<isa>.c). API and contract: fastconv/gemm.h.
  *
- * Blocking (BLIS): for each NC-wide column block of B, for each KC-deep slice, the callback
- * packs the kc x nc block once (per thread, into that thread's scratch); then for each
- * MC-row block of the packed A, each KC x NR micro-panel of B (held in L1) meets every
- * MR x KC slice of A in that block (streamed from L2).
- * Threads: C is cut into a grid of units (whole MR x NR tiles; see fc_gemm_make_grid) handed
+ * Blocking (BLIS): for each column block of B, for each KC-deep slice, the callback packs the
+ * kc x nc block once (per thread, into that thread's scratch); then for each MC-row block of
+ * the packed A, each KC x NR micro-panel of B (held in L1) meets every MR x KC slice of A in
+ * that block (streamed from L2). A share of at most MC rows uses its B block once, so the
+ * block is L2-sized (fc_gemm_block_cols); a block of few panels (small N) is walked A-slice
+ * first (fc_gemm_block_).
+ * Threads: C is cut into a grid of units (whole MR x NR tiles; see fc_gemm_make_plan) handed
  * out dynamically. A unit runs the full K loop for its tiles, so no reduction between threads
  * is needed and the summation order (and hence the result) does not depend on the thread
- * count or on which thread ran which unit.
+ * count or on which thread ran which unit. Wide N: column units, each packing its own B.
+ * Small N: the threads first pack the whole B together into one shared buffer, then take row
+ * units.
  *
  * Template: the driver below the `#else` is included (this file includes itself) once per
  * dtype with FC_DRV_T / FC_DRV_SFX set.
@@ -111,6 +115,27 @@ size_t fc_gemm_scratch_bytes(int isa, int dtype, int N, int K)
     return elems * (dtype == FC_GEMM_F64 ? sizeof(double) : sizeof(float));
 }
 
+/* Packed B blocks of at most this many panels are walked A-slice-major (fc_gemm_block_). */
+#define FC_GEMM_FEW_PANELS 4
+/* A thread's packed B block for a share of at most MC rows: read back from L2, so it takes
+ * about a third of the 1 MiB L2 (beside the A block and C). */
+#ifndef FC_GEMM_L2_B_BYTES
+#define FC_GEMM_L2_B_BYTES ((size_t)384 << 10)
+#endif
+/* Largest whole packed B the threads share (small N; it is read from L3 by every thread). */
+#define FC_GEMM_SHARED_B_BYTES ((size_t)8 << 20)
+
+/* Width of one thread's packed B block: NC when its rows span several MC blocks (each reuses
+ * the block from L3), else as wide as fits FC_GEMM_L2_B_BYTES: the block is used by one A
+ * block only, so it streams through L2, and wide rows are copied in long runs. */
+static int fc_gemm_block_cols(int rows, int mc, int nc, int kc, int nr, int K, size_t elem)
+{
+    if (rows > mc) return nc;
+    size_t depth = (size_t)FC_MAX(1, FC_MIN(kc, K));
+    int width = (int)(FC_GEMM_L2_B_BYTES / (depth * elem)) / nr * nr;
+    return FC_MAX(nr, FC_MIN(nc, width));
+}
+
 /* One unit of work: rows [m0, m1) x columns [n0, n1) of C, on MR / NR panel boundaries. */
 typedef struct {
     int m0, m1, n0, n1;
@@ -145,6 +170,36 @@ static fc_gemm_share fc_gemm_unit(fc_gemm_grid g, int M, int N, int mr, int nr, 
     s.n0 = un * g.panels_n * nr;
     s.n1 = FC_MIN(N, s.n0 + g.panels_n * nr);
     return s;
+}
+
+/* How the threads split the work. With fewer than 4 column panels per thread (small N, as for
+ * late CNN layers: N = 7 x 7) a column split would leave threads idle and a row split would
+ * pack B once per row unit, so the threads pack the whole B once, together, and split rows. */
+typedef struct {
+    fc_gemm_grid grid;
+    int shared_b;        /* the whole packed B is shared (grid.units_n == 1) */
+    size_t shared_elems; /* its size: K x (N rounded up to NR), in elements */
+} fc_gemm_plan;
+
+static fc_gemm_plan fc_gemm_make_plan(int M, int N, int K, int mr, int nr, int nthreads,
+                                      size_t elem)
+{
+    const int mp = (M + mr - 1) / mr, np = (N + nr - 1) / nr;
+    fc_gemm_plan plan;
+    plan.shared_elems = ((size_t)FC_MAX(K, 1) * (size_t)np * (size_t)nr + 15) / 16 * 16;
+    plan.shared_b = nthreads > 1 && K > 0 && np < 4 * nthreads && mp >= 2 * nthreads
+                    && plan.shared_elems * elem <= FC_GEMM_SHARED_B_BYTES;
+    if (!plan.shared_b) {
+        plan.grid = fc_gemm_make_grid(M, N, mr, nr, nthreads);
+        return plan;
+    }
+    /* units of at least 4 row panels (each unit reads all of B), 2..4 per thread */
+    int units = FC_MIN(4 * nthreads, FC_MAX(2 * nthreads, mp / 4));
+    plan.grid.units_n = 1;
+    plan.grid.panels_n = np;
+    plan.grid.panels_m = (mp + units - 1) / units;
+    plan.grid.units_m = (mp + plan.grid.panels_m - 1) / plan.grid.panels_m;
+    return plan;
 }
 
 double fc_gemm_fma_peak_run(int isa, int dtype, long iters, int nthreads)
@@ -211,43 +266,62 @@ void SFX(fc_gemm_pack_b_strided_)(const void *ctx, int k0, int kc, int n0, int n
                 s->cs, dst);
 }
 
-/* One thread's share: rows [sh.m0, sh.m1) x columns [sh.n0, sh.n1) of C, every K block. */
+/* The micro-tiles of one MC-row block of C against one packed B block (nc columns, kc deep,
+ * panel jr at bp + jr * kc). Many panels: each B micro-panel stays in L1 while the MR-row
+ * slices of A stream past it from L2 (BLIS). Few panels (small N): each A slice is read once,
+ * from L3 (prefetched by the kernel), and meets every panel while it sits in L1. */
+static void SFX(fc_gemm_block_)(const CONFIG *cfg, int row0, int mc, int col0, int nc, int pc,
+                                int kc, int K, const T *packed_a, const T *bp, T *C,
+                                ptrdiff_t ldc, const T *bias, int accumulate)
+{
+    const int mr = cfg->mr, nr = cfg->nr;
+    if ((nc + nr - 1) / nr <= FC_GEMM_FEW_PANELS) {
+        for (int ir = 0; ir < mc; ir += mr) {
+            const int row = row0 + ir, m = FC_MIN(mr, mc - ir);
+            const T *ap = packed_a + (ptrdiff_t)row * K + (ptrdiff_t)pc * mr;
+            for (int jr = 0; jr < nc; jr += nr)
+                cfg->ukernel(kc, ap, bp + (ptrdiff_t)jr * kc, C + (ptrdiff_t)row * ldc + col0 + jr,
+                             ldc, m, FC_MIN(nr, nc - jr), bias ? bias + row : NULL, accumulate);
+        }
+        return;
+    }
+    for (int jr = 0; jr < nc; jr += nr) {
+        const int n = FC_MIN(nr, nc - jr);
+        for (int ir = 0; ir < mc; ir += mr) {
+            const int row = row0 + ir;
+            cfg->ukernel(kc, packed_a + (ptrdiff_t)row * K + (ptrdiff_t)pc * mr,
+                         bp + (ptrdiff_t)jr * kc, C + (ptrdiff_t)row * ldc + col0 + jr, ldc,
+                         FC_MIN(mr, mc - ir), n, bias ? bias + row : NULL, accumulate);
+        }
+    }
+}
+
+/* One unit of work: rows [sh.m0, sh.m1) x columns [sh.n0, sh.n1) of C, every K block, packing
+ * its own B blocks into bbuf; or, if `shared` is not NULL, reading the whole packed B from it
+ * (K blocks one after another, block kb = KC rows x npad columns at shared + kb*KC*npad). */
 static void SFX(fc_gemm_share_)(const CONFIG *cfg, fc_gemm_share sh, int K, const T *packed_a,
                                 PACK_B_FN pack_b, const void *ctx, T *C, ptrdiff_t ldc,
-                                const T *bias, int accumulate, T *bbuf)
+                                const T *bias, int accumulate, T *bbuf, const T *shared,
+                                int npad)
 {
-    const int mr = cfg->mr, nr = cfg->nr, KC = cfg->kc, MC = cfg->mc, NC = cfg->nc;
+    const int KC = cfg->kc, MC = cfg->mc;
     /* K == 0 still runs one (empty) K block: C = (accumulate ? C : 0) + bias */
     const int kblocks = K > 0 ? (K + KC - 1) / KC : 1;
-    /* With a single MC block each B micro-panel is used once per K block, so it is packed
-     * just before use, into L1, instead of the whole KC x NC block going through L2/L3. */
-#ifndef FC_GEMM_JIT
-#define FC_GEMM_JIT 1
-#endif
-    const int just_in_time = FC_GEMM_JIT && sh.m1 - sh.m0 <= MC;
-    for (int jc = sh.n0; jc < sh.n1; jc += NC) {
-        const int nc = FC_MIN(NC, sh.n1 - jc);
+    const int NCB = shared ? sh.n1 - sh.n0
+                           : fc_gemm_block_cols(sh.m1 - sh.m0, MC, cfg->nc, KC, cfg->nr, K, sizeof(T));
+    for (int jc = sh.n0; jc < sh.n1; jc += NCB) {
+        const int nc = FC_MIN(NCB, sh.n1 - jc);
         for (int kb = 0; kb < kblocks; kb++) {
             const int pc = kb * KC, kc = FC_MIN(KC, K - pc), first = kb == 0;
-            if (kc > 0 && !just_in_time) pack_b(ctx, pc, kc, jc, nc, bbuf);
-            for (int ic = sh.m0; ic < sh.m1; ic += MC) {
-                const int mc = FC_MIN(MC, sh.m1 - ic);
-                for (int jr = 0; jr < nc; jr += nr) {
-                    const int n = FC_MIN(nr, nc - jr);
-                    const T *bp = bbuf + (ptrdiff_t)jr * kc;
-                    if (just_in_time) {
-                        if (kc > 0) pack_b(ctx, pc, kc, jc + jr, n, bbuf);
-                        bp = bbuf;
-                    }
-                    for (int ir = 0; ir < mc; ir += mr) {
-                        const int row = ic + ir;
-                        const T *ap = packed_a + (ptrdiff_t)row * K + (ptrdiff_t)pc * mr;
-                        cfg->ukernel(kc, ap, bp, C + (ptrdiff_t)row * ldc + jc + jr, ldc,
-                                     FC_MIN(mr, mc - ir), n,
-                                     first && bias ? bias + row : NULL, first ? accumulate : 1);
-                    }
-                }
-            }
+            const T *bp = bbuf;
+            if (shared)
+                bp = shared + (ptrdiff_t)pc * npad + (ptrdiff_t)jc * FC_MAX(kc, 0);
+            else if (kc > 0)
+                pack_b(ctx, pc, kc, jc, nc, bbuf);
+            for (int ic = sh.m0; ic < sh.m1; ic += MC)
+                SFX(fc_gemm_block_)(cfg, ic, FC_MIN(MC, sh.m1 - ic), jc, nc, pc, FC_MAX(kc, 0), K,
+                                    packed_a, bp, C, ldc, first ? bias : NULL,
+                                    first ? accumulate : 1);
         }
     }
 }
@@ -258,25 +332,48 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
 {
     if (M <= 0 || N <= 0) return 0;
     const CONFIG *cfg = SFX(fc_gemm_config_get_)(isa);
+    const int mr = cfg->mr, nr = cfg->nr, KC = cfg->kc;
     if (nthreads < 1) nthreads = 1;
+    const fc_gemm_plan plan = fc_gemm_make_plan(M, N, K, mr, nr, nthreads, sizeof(T));
     const size_t per_thread = fc_gemm_scratch_elems(cfg->kc, cfg->nc, cfg->nr, N, K);
-    T *scratch = (T *)fc_malloc(per_thread * sizeof(T) * (size_t)nthreads);
+    const size_t scratch_elems = plan.shared_b ? plan.shared_elems : per_thread * (size_t)nthreads;
+    T *scratch = (T *)fc_malloc(scratch_elems * sizeof(T));
     if (!scratch) return -1;
     if (nthreads == 1) {
         fc_gemm_share all = {0, M, 0, N};
         SFX(fc_gemm_share_)(cfg, all, K, packed_a, pack_b, ctx, C, ldc, bias, accumulate,
-                            scratch);
+                            scratch, NULL, 0);
+    } else if (plan.shared_b) {
+        /* small N: the threads pack all of B once, together, then split the rows */
+        const int npad = (N + nr - 1) / nr * nr, kblocks = (K + KC - 1) / KC;
+        const int groups = (npad / nr + FC_GEMM_FEW_PANELS - 1) / FC_GEMM_FEW_PANELS;
+        const int units = plan.grid.units_m;
+        FC_OMP(parallel num_threads(nthreads))
+        {
+            FC_OMP(for schedule(dynamic, 1))
+            for (int u = 0; u < kblocks * groups; u++) {
+                const int kb = u / groups, n0 = (u % groups) * FC_GEMM_FEW_PANELS * nr;
+                const int pc = kb * KC, kc = FC_MIN(KC, K - pc);
+                pack_b(ctx, pc, kc, n0, FC_MIN(FC_GEMM_FEW_PANELS * nr, N - n0),
+                       scratch + (ptrdiff_t)pc * npad + (ptrdiff_t)n0 * kc);
+            }
+            FC_OMP(for schedule(dynamic, 1))
+            for (int u = 0; u < units; u++) {
+                fc_gemm_share sh = fc_gemm_unit(plan.grid, M, N, mr, nr, u);
+                SFX(fc_gemm_share_)(cfg, sh, K, packed_a, pack_b, ctx, C, ldc, bias,
+                                    accumulate, NULL, scratch, npad);
+            }
+        }
     } else {
-        const fc_gemm_grid grid = fc_gemm_make_grid(M, N, cfg->mr, cfg->nr, nthreads);
-        const int units = grid.units_m * grid.units_n;
+        const int units = plan.grid.units_m * plan.grid.units_n;
         FC_OMP(parallel num_threads(nthreads))
         {
             T *bbuf = scratch + per_thread * (size_t)fc_omp_thread_num();
             FC_OMP(for schedule(dynamic, 1))
             for (int u = 0; u < units; u++) {
-                fc_gemm_share sh = fc_gemm_unit(grid, M, N, cfg->mr, cfg->nr, u);
+                fc_gemm_share sh = fc_gemm_unit(plan.grid, M, N, mr, nr, u);
                 SFX(fc_gemm_share_)(cfg, sh, K, packed_a, pack_b, ctx, C, ldc, bias,
-                                    accumulate, bbuf);
+                                    accumulate, bbuf, NULL, 0);
             }
         }
     }

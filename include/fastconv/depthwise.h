@@ -1,0 +1,228 @@
+/* Depthwise convolution (groups == c_in, channel multiplier m = c_out / c_in >= 1; geometry
+ * and contract: fastconv/conv.h).
+ *
+ * Memory-bound: each input plane is read from memory once and each output plane written once,
+ * so the kernel is a stencil along the output width, not a GEMM.
+ *
+ * Work unit: (image, input channel c, output depth od, block of output rows). The unit first
+ * stages the input rows its block reads (every kd whose depth lies inside the input) into
+ * per-thread scratch rows that carry the zero border along W and are split into `stride_w`
+ * phases (padded position q goes to phase q % sw, index q / sw), so every tap reads a
+ * contiguous run of a scratch row whatever the stride, dilation and padding. The block is
+ * sized so these rows stay in L1/L2. Then, for each of the m output channels of c and each
+ * output row, taps whose input row lies outside the input in D or H are dropped, and tiles of
+ * TWV vectors of output columns accumulate in registers over the remaining taps (FMA with a
+ * broadcast weight), starting from the bias, and are stored once.
+ *
+ * Template: included by _isa/conv_<isa>.c once per dtype with FC_T, FC_DT, FC_ISA_NAME and
+ * FC_VEC_BYTES defined. Vectors are GCC/clang vector extensions, so each translation unit's
+ * -m flags pick the instructions (the ISA's full width).
+ */
+#include <string.h>
+
+#include "fastconv/common.h"
+#include "fastconv/conv.h"
+#include "fastconv/omp.h"
+
+#define FC_L (FC_VEC_BYTES / (int)sizeof(FC_T)) /* lanes per vector */
+#define FC_VEC FC_CAT(fc_dwvec_, FC_DT)
+#define FC_VECU FC_CAT(fc_dwvecu_, FC_DT)
+#define FC_FN(name) FC_CAT(FC_CAT(FC_CAT(fc_conv_, name), FC_CAT(_, FC_DT)), FC_CAT(_, FC_ISA_NAME))
+#define FC_LOCAL(name) FC_CAT(FC_CAT(name, _), FC_DT)
+
+typedef FC_T FC_VEC __attribute__((vector_size(FC_VEC_BYTES)));
+typedef FC_T FC_VECU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T)), may_alias));
+
+/* Vectors of output columns per register tile: 8 independent FMA chains hide the FMA latency
+ * (each tap adds into every accumulator once). */
+#define FC_DW_TWV 8
+#define FC_DW_TW (FC_DW_TWV * FC_L)
+/* Target bytes of one unit's staged rows (fits L2 with room for the output rows). */
+#define FC_DW_STAGE_BYTES (96 * 1024)
+
+/* One tile of twv vectors at column ow0 of an output row: y[ow0 + i] = bias + sum over the
+ * nrows input rows r and the KW taps kw of wrow[r][kw] * rowp[r][kw_off[kw] + ow0 + i], for
+ * i < valid (the staged rows are readable up to a full tile). */
+FC_INLINE void FC_LOCAL(dw_tile)(const int twv, ptrdiff_t nrows, const FC_T *const *rowp,
+                                 const FC_T *const *wrow, ptrdiff_t kw_n,
+                                 const ptrdiff_t *kw_off, ptrdiff_t ow0, ptrdiff_t valid,
+                                 FC_T add, FC_T *yr)
+{
+    FC_VEC acc[FC_DW_TWV];
+    for (int v = 0; v < twv; v++) acc[v] = add - (FC_VEC){0};
+    for (ptrdiff_t r = 0; r < nrows; r++) {
+        const FC_T *xr = rowp[r] + ow0;
+        const FC_T *wr = wrow[r];
+        for (ptrdiff_t kw = 0; kw < kw_n; kw++) {
+            const FC_T *xp = xr + kw_off[kw];
+            /* x - 0 is x for every x (-0 included), so this is a plain broadcast */
+            const FC_VEC w = wr[kw] - (FC_VEC){0};
+            for (int v = 0; v < twv; v++) acc[v] += w * *(const FC_VECU *)(xp + v * FC_L);
+        }
+    }
+    if (valid == (ptrdiff_t)twv * FC_L) {
+        for (int v = 0; v < twv; v++) *(FC_VECU *)(yr + ow0 + v * FC_L) = acc[v];
+    } else {
+        int full = (int)(valid / FC_L);
+        for (int v = 0; v < full; v++) *(FC_VECU *)(yr + ow0 + v * FC_L) = acc[v];
+        FC_T tmp[FC_L];
+        *(FC_VECU *)tmp = acc[full < twv ? full : twv - 1];
+        for (ptrdiff_t i = (ptrdiff_t)full * FC_L; i < valid; i++) yr[ow0 + i] = tmp[i - full * FC_L];
+    }
+}
+
+/* One output row of width ow: full tiles, then one tile of the vectors that remain. */
+static void FC_LOCAL(dw_row)(ptrdiff_t nrows, const FC_T *const *rowp, const FC_T *const *wrow,
+                             ptrdiff_t kw_n, const ptrdiff_t *kw_off, ptrdiff_t ow, FC_T add,
+                             FC_T *yr)
+{
+#define FC_DW_TILE(TWV, VALID) \
+    FC_LOCAL(dw_tile)(TWV, nrows, rowp, wrow, kw_n, kw_off, ow0, VALID, add, yr)
+    ptrdiff_t ow0 = 0;
+    for (; ow0 + FC_DW_TW <= ow; ow0 += FC_DW_TW) FC_DW_TILE(FC_DW_TWV, FC_DW_TW);
+    ptrdiff_t rest = ow - ow0;
+    if (rest <= 0) return;
+    /* constant tile widths so the accumulators stay in registers */
+    switch ((rest + FC_L - 1) / FC_L) {
+    case 1: FC_DW_TILE(1, rest); break;
+    case 2: FC_DW_TILE(2, rest); break;
+    case 3: FC_DW_TILE(3, rest); break;
+    case 4: FC_DW_TILE(4, rest); break;
+    case 5: FC_DW_TILE(5, rest); break;
+    case 6: FC_DW_TILE(6, rest); break;
+    case 7: FC_DW_TILE(7, rest); break;
+    default: FC_DW_TILE(8, rest); break;
+    }
+#undef FC_DW_TILE
+}
+
+/* Input row xr (length w) into a scratch row of sw phases of plen elements: padded position
+ * q = iw + pad goes to phase q % sw, index q / sw; everything else is zero. */
+static void FC_LOCAL(dw_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, ptrdiff_t sw,
+                                   ptrdiff_t plen, FC_T *dst)
+{
+    if (sw == 1) {
+        /* short rows: inline vector copies beat three libc calls per row */
+        ptrdiff_t lead = FC_MIN(pad, plen), n = FC_MAX(FC_MIN(w, plen - lead), 0), i = 0;
+        for (i = 0; i < lead; i++) dst[i] = 0;
+        FC_T *d = dst + lead;
+        for (i = 0; i + FC_L <= n; i += FC_L) *(FC_VECU *)(d + i) = *(const FC_VECU *)(xr + i);
+        for (; i < n; i++) d[i] = xr[i];
+        for (i = lead + n; i < plen; i++) dst[i] = 0;
+        return;
+    }
+    for (ptrdiff_t p = 0; p < sw; p++) {
+        FC_T *d = dst + p * plen;
+        /* iw with (iw + pad) % sw == p: iw = first + j*sw, landing at index (iw + pad) / sw */
+        ptrdiff_t first = ((p - pad) % sw + sw) % sw;
+        ptrdiff_t at = (first + pad) / sw;
+        ptrdiff_t count = first < w ? (w - 1 - first) / sw + 1 : 0;
+        count = FC_MAX(FC_MIN(count, plen - at), 0);
+        at = FC_MIN(at, plen);
+        memset(d, 0, (size_t)at * sizeof(FC_T));
+        const FC_T *s = xr + first;
+        for (ptrdiff_t j = 0; j < count; j++) d[at + j] = s[j * sw];
+        memset(d + at + count, 0, (size_t)(plen - at - count) * sizeof(FC_T));
+    }
+}
+
+int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const FC_T *bias,
+                     FC_T *y, int nthreads)
+{
+    const ptrdiff_t C = g->c_in, mult = g->c_out / g->c_in;
+    const ptrdiff_t KD = g->k[0], KH = g->k[1], KW = g->k[2];
+    const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const ptrdiff_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
+    const ptrdiff_t sd = g->s[0], sh = g->s[1], sw = g->s[2];
+    const ptrdiff_t dd = g->d[0], dh = g->d[1], dw = g->d[2];
+    const ptrdiff_t nrow_all = KD * KH;
+    /* a phase holds the tiles' reach: OW rounded up to a full tile + the kernel's span */
+    const ptrdiff_t owpad = (OW + FC_DW_TW - 1) / FC_DW_TW * FC_DW_TW;
+    const ptrdiff_t plen = owpad + (KW - 1) * dw / sw + 1;
+    const ptrdiff_t row_len = (sw * plen + FC_L - 1) / FC_L * FC_L;
+    /* output rows per unit: staged rows within FC_DW_STAGE_BYTES, and enough units to share */
+    const ptrdiff_t span_h = (KH - 1) * dh + 1;
+    ptrdiff_t rows_fit = FC_DW_STAGE_BYTES / (ptrdiff_t)sizeof(FC_T) / (KD * row_len);
+    ptrdiff_t ohb = rows_fit > span_h ? (rows_fit - span_h) / sh + 1 : 1;
+    const ptrdiff_t planes = g->n * C * OD;
+    if (nthreads > 1 && planes < 4 * nthreads) {
+        ptrdiff_t want = (4 * nthreads + planes - 1) / planes;
+        ohb = FC_MIN(ohb, FC_MAX((OH + want - 1) / want, 1));
+    }
+    ohb = FC_MAX(FC_MIN(ohb, OH), 1);
+    const ptrdiff_t blocks = (OH + ohb - 1) / ohb, units = planes * blocks;
+    const ptrdiff_t stage_rows = FC_MIN((ohb - 1) * sh + span_h, IH);
+    int failed = 0;
+
+    FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
+    {
+        FC_T *rows = (FC_T *)fc_malloc((size_t)(KD * stage_rows * row_len) * sizeof(FC_T));
+        /* the input rows of the current output row and their weight rows */
+        const FC_T **rowp = (const FC_T **)fc_malloc((size_t)nrow_all * sizeof(FC_T *));
+        const FC_T **wrow = (const FC_T **)fc_malloc((size_t)nrow_all * sizeof(FC_T *));
+        /* where tap kw starts in a staged row: its phase, then its index in the phase */
+        ptrdiff_t *kw_off = (ptrdiff_t *)fc_malloc((size_t)KW * sizeof(ptrdiff_t));
+        if (kw_off)
+            for (ptrdiff_t kw = 0; kw < KW; kw++)
+                kw_off[kw] = (kw * dw) % sw * plen + (kw * dw) / sw;
+        if (!rows || !rowp || !wrow || !kw_off) {
+            FC_OMP(atomic write)
+            failed = 1;
+        } else {
+            /* dynamic: on a shared machine one slow thread must not hold up the rest */
+            FC_OMP(for schedule(dynamic, 1))
+            for (ptrdiff_t unit = 0; unit < units; unit++) {
+                const ptrdiff_t blk = unit % blocks, plane = unit / blocks;
+                const ptrdiff_t od = plane % OD, c = plane / OD % C, n = plane / (OD * C);
+                const ptrdiff_t oh0 = blk * ohb, oh1 = FC_MIN(oh0 + ohb, OH);
+                /* input rows [ih_lo, ih_hi) of this block, clipped to the input */
+                const ptrdiff_t ih_lo = FC_MAX(oh0 * sh - g->pad[1], 0);
+                const ptrdiff_t ih_hi = FC_MIN((oh1 - 1) * sh + (KH - 1) * dh - g->pad[1] + 1, IH);
+                const FC_T *xc = x + (n * C + c) * ID * IH * IW;
+                for (ptrdiff_t kd = 0; kd < KD; kd++) {
+                    const ptrdiff_t id = od * sd + kd * dd - g->pad[0];
+                    if (id < 0 || id >= ID) continue;
+                    for (ptrdiff_t ih = ih_lo; ih < ih_hi; ih++)
+                        FC_LOCAL(dw_stage_row)(xc + (id * IH + ih) * IW, IW, g->pad[2], sw, plen,
+                                               rows + (kd * stage_rows + ih - ih_lo) * row_len);
+                }
+                for (ptrdiff_t j = 0; j < mult; j++) {
+                    const ptrdiff_t o = c * mult + j;
+                    const FC_T *wo = w + o * nrow_all * KW;
+                    const FC_T add = bias ? bias[o] : (FC_T)0;
+                    for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+                        /* the rows of this output row that exist in the input */
+                        ptrdiff_t nrows = 0;
+                        for (ptrdiff_t kd = 0; kd < KD; kd++) {
+                            const ptrdiff_t id = od * sd + kd * dd - g->pad[0];
+                            if (id < 0 || id >= ID) continue;
+                            for (ptrdiff_t kh = 0; kh < KH; kh++) {
+                                const ptrdiff_t ih = oh * sh + kh * dh - g->pad[1];
+                                if (ih < 0 || ih >= IH) continue;
+                                rowp[nrows] = rows + (kd * stage_rows + ih - ih_lo) * row_len;
+                                wrow[nrows] = wo + (kd * KH + kh) * KW;
+                                nrows++;
+                            }
+                        }
+                        FC_T *yr = y + (((n * g->c_out + o) * OD + od) * OH + oh) * OW;
+                        FC_LOCAL(dw_row)(nrows, rowp, wrow, KW, kw_off, OW, add, yr);
+                    }
+                }
+            }
+        }
+        fc_free(rows);
+        fc_free((void *)rowp);
+        fc_free((void *)wrow);
+        fc_free(kw_off);
+    }
+    return failed ? FC_CONV_NOMEM : FC_CONV_OK;
+}
+
+#undef FC_L
+#undef FC_VEC
+#undef FC_VECU
+#undef FC_FN
+#undef FC_LOCAL
+#undef FC_DW_TWV
+#undef FC_DW_TW
+#undef FC_DW_STAGE_BYTES

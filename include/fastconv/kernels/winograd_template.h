@@ -1,0 +1,53 @@
+/* Winograd driver template, instantiated once per ISA translation unit (_isa/winograd_<isa>.c).
+ *
+ * Before including, define FC_WISA (token: scalar, avx2, avx512, neon), FC_WISA_ENUM (the
+ * enum fc_isa value) and FC_WL32 / FC_WL64 (tiles transformed side by side: one SIMD vector
+ * of the ISA for float / double; must divide the GEMM's NR). The tile transforms are written
+ * as plain loops over these lanes so that each ISA's compiler flags vectorise them; the
+ * products go through the ISA's GEMM micro-kernel (fastconv/gemm.h config table).
+ * Defines fc_winograd_conv2d_f32_<isa> and fc_winograd_conv2d_f64_<isa> (fastconv/winograd.h).
+ */
+#include "fastconv/gemm.h"
+#include "fastconv/kernels/winograd_transforms.h"
+#include "fastconv/omp.h"
+#include "fastconv/winograd.h"
+
+/* Elements added between the alpha^2 matrices of V and of M in the scratch: one cache line,
+ * so that streams a power of two apart do not share cache sets. Keeps 64-byte alignment. */
+#ifndef FC_WINO_SKEW
+#define FC_WINO_SKEW(T) (64 / sizeof(T))
+#endif
+
+/* -------- float -------- */
+#define FC_WT float
+#define FC_WSFX f32
+#define FC_WL FC_WL32
+#define FC_WDTYPE FC_GEMM_F32
+#define FC_WCFG fc_gemm_config_f32
+#define FC_WCFG_GET fc_gemm_config_get_f32
+#define FC_WPACKSIZE fc_gemm_packed_a_size_f32
+#include "fastconv/kernels/winograd_dtype.h"
+#undef FC_WT
+#undef FC_WSFX
+#undef FC_WL
+#undef FC_WDTYPE
+#undef FC_WCFG
+#undef FC_WCFG_GET
+#undef FC_WPACKSIZE
+
+/* -------- double -------- */
+#define FC_WT double
+#define FC_WSFX f64
+#define FC_WL FC_WL64
+#define FC_WDTYPE FC_GEMM_F64
+#define FC_WCFG fc_gemm_config_f64
+#define FC_WCFG_GET fc_gemm_config_get_f64
+#define FC_WPACKSIZE fc_gemm_packed_a_size_f64
+#include "fastconv/kernels/winograd_dtype.h"
+#undef FC_WT
+#undef FC_WSFX
+#undef FC_WL
+#undef FC_WDTYPE
+#undef FC_WCFG
+#undef FC_WCFG_GET
+#undef FC_WPACKSIZE

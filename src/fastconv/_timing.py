@@ -1,0 +1,137 @@
+"""Timing on a shared, noisy machine: interleave the contenders, take medians, quote ratios.
+
+Each round calls every contender once, in an order that rotates from round to round, so that
+whatever the machine does meanwhile (another process, a frequency change) hits all of them
+alike; the median of the rounds is robust to the outliers that remain.
+
+Examples
+--------
+>>> from fastconv._timing import interleaved
+>>> medians = interleaved({"sum": lambda: sum(range(100)), "nothing": lambda: None},
+...                       repeats=5, warmup=1)
+>>> sorted(medians), all(t >= 0 for t in medians.values())
+(['nothing', 'sum'], True)
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+
+__all__ = ["blocked_samples", "interleaved", "interleaved_samples"]
+
+
+def interleaved_samples(contenders: dict[str, Callable[[], object]], repeats: int = 15,
+                        warmup: int = 2, min_time: float = 0.0,
+                        max_time: float | None = None) -> dict[str, list[float]]:
+    """Seconds of every timed call of each contender, timed round-robin.
+
+    Parameters
+    ----------
+    contenders : dict of name -> callable taking no argument
+    repeats : int
+        Rounds at least (each round calls every contender once).
+    warmup : int
+        Untimed rounds first (caches, thread pools, lazy initialisation).
+    min_time : float
+        Keep adding rounds (up to ``50 * repeats``) until every contender has accumulated this
+        many seconds, so that fast calls get enough samples for a stable median.
+    max_time : float, optional
+        Stop adding rounds (after ``repeats`` rounds are done or, if even those would be too
+        slow, after 3) once this many seconds have passed in total.
+
+    Returns
+    -------
+    dict of name -> list of seconds, one entry per round.
+
+    Examples
+    --------
+    >>> from fastconv._timing import interleaved_samples
+    >>> samples = interleaved_samples({"a": lambda: None}, repeats=4, warmup=0)
+    >>> len(samples["a"])
+    4
+    """
+    names = list(contenders)
+    for _ in range(warmup):
+        for name in names:
+            contenders[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    begin = time.perf_counter()
+    rounds = 0
+    while True:
+        spent = time.perf_counter() - begin
+        if max_time is not None and spent > max_time and rounds >= min(repeats, 3):
+            break
+        if rounds >= repeats and not (min_time and rounds < 50 * repeats
+                                      and min(sum(t) for t in times.values()) < min_time):
+            break
+        order = names[rounds % len(names):] + names[:rounds % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - start)
+        rounds += 1
+    return times
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], repeats: int = 15,
+                warmup: int = 2, min_time: float = 0.0,
+                max_time: float | None = None) -> dict[str, float]:
+    """Median seconds per call of each contender, timed round-robin so drift hits all alike.
+
+    Parameters are those of :func:`interleaved_samples`.
+
+    Returns
+    -------
+    dict of name -> median seconds per call.
+
+    Examples
+    --------
+    >>> from fastconv._timing import interleaved
+    >>> list(interleaved({"a": lambda: None, "b": lambda: None}, repeats=3))
+    ['a', 'b']
+    """
+    samples = interleaved_samples(contenders, repeats, warmup, min_time, max_time)
+    return {name: statistics.median(t) for name, t in samples.items()}
+
+
+def blocked_samples(contenders: dict[str, Callable[[], object]], repeats: int = 15,
+                    warmup: int = 2, passes: int = 3, min_time: float = 0.0,
+                    max_time: float | None = None) -> dict[str, list[float]]:
+    """Like :func:`interleaved_samples`, but each contender runs a block of calls in turn.
+
+    For multi-threaded contenders: a runtime leaves its worker threads spinning for a while
+    after each call (libgomp in fastconv and in PyTorch, ONNX Runtime's pool), and with calls
+    interleaved one by one those spinners steal the cores of the next contender (10-50x
+    slowdowns measured on 2 cores). Here every block starts with ``warmup`` untimed calls, which
+    absorb the previous contender's spinning; ``passes`` rounds of blocks still spread machine
+    drift over all contenders. ``repeats`` timed calls in all per contender (at least one per
+    pass), more while ``min_time`` is not reached, fewer once ``max_time`` has passed.
+
+    Examples
+    --------
+    >>> from fastconv._timing import blocked_samples
+    >>> samples = blocked_samples({"a": lambda: None, "b": lambda: None}, repeats=6, passes=2)
+    >>> [len(t) for t in samples.values()]
+    [6, 6]
+    """
+    passes = max(1, min(passes, repeats))
+    per_pass = -(-repeats // passes)
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    begin = time.perf_counter()
+    for index in range(passes):
+        for name, fn in contenders.items():
+            for _ in range(warmup):
+                fn()
+            share = min(per_pass, repeats - index * per_pass) if index < passes - 1 \
+                else repeats - len(times[name])
+            calls = 0
+            while calls < share or (min_time and sum(times[name]) < min_time * (index + 1)
+                                    / passes and calls < 50 * per_pass):
+                if (max_time is not None and calls >= 1
+                        and time.perf_counter() - begin > max_time):
+                    break
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+                calls += 1
+    return times

@@ -1,0 +1,90 @@
+"""The depthwise kernel (groups == C_in, channel multiplier >= 1) against the float64 reference.
+
+Output widths straddle the kernel's register tile (4 vectors: 16/32/64 float32 columns for
+scalar-and-NEON/AVX2/AVX-512) and its partial last vector; strides 1-3 exercise the phase split
+of the staged rows, dilation and padding wider than the input their zero borders; every ISA,
+threads 1 and 2, both dtypes. ``algorithm="direct"`` routes depthwise problems to this kernel.
+"""
+
+import numpy as np
+import pytest
+from reference import assert_close, ref_conv
+
+import fastconv
+from fastconv import _algorithms, _threads
+
+DTYPES = (np.float32, np.float64)
+
+# (ndim, batch, channels, multiplier, size, kernel, keywords)
+CASES = {
+    "w1": (2, 1, 3, 1, (5, 1), (3, 1), dict(padding=(1, 0))),
+    "w15.m2": (2, 2, 4, 2, (6, 15), (3, 3), dict(padding=1)),
+    "w16": (2, 1, 5, 1, (4, 16), (3, 3), dict(padding=1)),
+    "w17.s2": (2, 1, 3, 1, (9, 35), (3, 3), dict(stride=2, padding=1)),
+    "w65.valid": (2, 1, 2, 1, (5, 67), (3, 3), dict()),
+    "w70.s3.d2": (2, 1, 3, 3, (11, 215), (3, 3), dict(stride=3, dilation=2, padding=2)),
+    "w130.rect": (2, 1, 2, 1, (3, 130), (1, 5), dict(padding=(0, 2), stride=(2, 1))),
+    "kernel_gt_input": (2, 2, 3, 2, (2, 3), (5, 5), dict(padding=2)),
+    "pad_only_rows": (2, 1, 2, 1, (3, 4), (3, 3), dict(padding=(4, 1))),
+    "same.even": (2, 1, 6, 1, (7, 10), (4, 4), dict(padding="same")),
+    "1d.m4": (1, 2, 3, 4, (50,), (7,), dict(padding=3, dilation=1)),
+    "1d.s2.full": (1, 1, 4, 1, (33,), (4,), dict(padding="full", stride=2)),
+    "3d": (3, 1, 3, 1, (4, 5, 19), (3, 3, 3), dict(padding=1)),
+    "3d.m2.s2": (3, 2, 2, 2, (5, 6, 7), (3, 2, 3), dict(stride=(2, 1, 2), padding=(1, 0, 1))),
+}
+
+
+def _data(ndim, batch, channels, mult, size, kernel, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels) + size).astype(dtype)
+    w = rng.standard_normal((channels * mult, 1) + kernel).astype(dtype)
+    b = rng.standard_normal(channels * mult).astype(dtype)
+    return x, w, b
+
+
+def _conv(ndim):
+    return {1: fastconv.conv1d, 2: fastconv.conv2d, 3: fastconv.conv3d}[ndim]
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("name", list(CASES))
+def test_depthwise_matches_reference(isa, name, threads, monkeypatch):
+    # small problems would otherwise run on one thread (fastconv._threads.for_work)
+    monkeypatch.setattr(_threads, "for_work", lambda allowed, work: allowed)
+    ndim, batch, channels, mult, size, kernel, kw = CASES[name]
+    for dtype in DTYPES:
+        x, w, b = _data(ndim, batch, channels, mult, size, kernel, dtype)
+        expected = ref_conv(x, w, b, groups=channels, **kw)
+        y = _conv(ndim)(x, w, b, groups=channels, algorithm="direct", threads=threads, **kw)
+        assert_close(y, expected, dtype)
+        # no bias: the accumulators start from zero
+        y = _conv(ndim)(x, w, None, groups=channels, algorithm="direct", threads=threads, **kw)
+        assert_close(y, ref_conv(x, w, None, groups=channels, **kw), dtype)
+
+
+def test_depthwise_threads_split_rows_identically():
+    # batch 1, 2 channels: the kernel splits output rows into blocks to feed two threads
+    x, w, b = _data(2, 1, 2, 1, (128, 130), (3, 3), np.float32, seed=1)
+    assert _threads.for_work(2, x.size * 9) == 2
+    one = fastconv.conv2d(x, w, b, groups=2, padding=1, threads=1)
+    two = fastconv.conv2d(x, w, b, groups=2, padding=1, threads=2)
+    np.testing.assert_array_equal(one, two)
+    assert_close(two, ref_conv(x, w, b, groups=2, padding=1), np.float32)
+
+
+def test_depthwise_is_chosen_and_agrees_with_gemm():
+    x, w, b = _data(2, 2, 8, 2, (20, 21), (3, 3), np.float32, seed=2)
+    layer = fastconv.Conv2d(w, b, groups=8, padding=1)
+    assert layer.algorithm_for(x.shape) == "direct"
+    problem = _algorithms.Problem(2, 8, 16, 8, (20, 21), (3, 3), (1, 1), (1, 1),
+                                  ((1, 1), (1, 1)), (20, 21))
+    assert _algorithms.kernel("direct", problem) == "depthwise"
+    via_gemm = fastconv.conv2d(x, w, b, groups=8, padding=1, algorithm="im2col")
+    assert_close(layer(x), via_gemm.astype(np.float64), np.float32)
+
+
+def test_depthwise_non_contiguous_input():
+    base, w, b = _data(2, 1, 6, 1, (10, 24), (3, 3), np.float32, seed=3)
+    x = base[:, ::-1, :, ::2]
+    y = fastconv.conv2d(x, w, b, groups=6, padding=1)
+    assert_close(y, ref_conv(np.ascontiguousarray(x), w, b, groups=6, padding=1), np.float32)
