@@ -14,7 +14,7 @@ from reference import ref_avg_pool, ref_conv, ref_conv_transpose, ref_max_pool
 
 from fastconv import _bench_cli, _bench_reference, _suite
 
-TINY = ["--repeats", "2", "--min-time", "0", "--max-time", "2", "--quiet"]
+TINY = ["--repeats", "2", "--min-time", "0", "--max-time", "2", "--spread", "10", "--quiet"]
 CONV = "small=8x12x12:conv3p1c8"
 POOL = "8x12x12:maxpool3s2p1"
 CONVT = "8x6x6:convt2s2c4"
@@ -55,10 +55,14 @@ def test_table_has_every_algorithm_and_threads(capsys):
 
 
 def test_json_has_machine_and_raw_figures(capsys, tmp_path):
-    path = tmp_path / "out.json"
+    path, markdown = tmp_path / "out.json", tmp_path / "out.md"
     code, out, _ = bench(capsys, "--layer", CONV, "--layer", POOL, "--no-peers",
-                         "--json", str(path))
+                         "--json", str(path), "--markdown", str(markdown))
     assert code == 0 and f"wrote {path}" in out
+    table = markdown.read_text().splitlines()
+    assert table[0].startswith("| layer | threads | function ms |") and len(table) == 4
+    assert table[2].startswith("| small | 1 | ") and "GFLOP/s" in table[2]
+    assert table[3].startswith(f"| {POOL} | 1 | ") and "GB/s" in table[3]
     data = json.loads(path.read_text())
     machine = data["machine"]
     for key in ("cpu", "isa", "openmp", "threads", "versions", "cpu_count"):
@@ -70,7 +74,8 @@ def test_json_has_machine_and_raw_figures(capsys, tmp_path):
     assert {r["threads"] for r in conv} == {1}
     for r in conv:
         assert r["ok"] and len(r["samples"]) >= 2
-        assert r["seconds"] == pytest.approx(float(np.median(r["samples"])))
+        assert r["seconds"] == r["median"] == pytest.approx(float(np.median(r["samples"])))
+        assert r["min"] == min(r["samples"])
         layer = _bench_cli._custom_layer(CONV, 1)
         assert r["gflops"] == pytest.approx(layer.flops() / r["seconds"] / 1e9)
     pool = [r for r in data["results"] if r["kind"] == "max"]
@@ -78,11 +83,29 @@ def test_json_has_machine_and_raw_figures(capsys, tmp_path):
 
 
 def test_wrong_result_is_reported_and_not_timed(capsys, monkeypatch):
-    monkeypatch.setitem(_bench_cli.TOLERANCE, "float32", -1.0)  # nothing can pass
+    monkeypatch.setattr(_bench_cli, "_tolerance", lambda dtype, algorithm: -1.0)  # none passes
     code, out, err = bench(capsys, "--layer", CONV, "--no-peers")
     assert code == 1
     assert "WRONG" in out and "wrong results" in err
     assert all(r[3] == "-" for r in table_rows(out))
+
+
+def test_a_contender_that_raises_does_not_end_the_run(capsys, monkeypatch):
+    real = _bench_cli._fastconv_contenders
+
+    def with_a_broken_one(*args):
+        def broken():
+            raise RuntimeError("kernel exploded")
+
+        return [*real(*args), _bench_cli.Contender("Broken[x]", broken, "direct")]
+
+    monkeypatch.setattr(_bench_cli, "_fastconv_contenders", with_a_broken_one)
+    code, out, err = bench(capsys, "--layer", CONV, "--no-peers")
+    assert code == 1
+    rows = {r[2]: r for r in table_rows(out)}
+    assert rows["Broken[x]"][3] == "-" and rows["Broken[x]"][-1] == "FAILED"
+    assert float(rows["conv2d()"][3]) > 0  # the others were still timed
+    assert "Broken[x] raised RuntimeError: kernel exploded" in err
 
 
 def test_algorithm_filter_and_float64(capsys):
@@ -222,7 +245,7 @@ def test_relative_error_detects_a_wrong_answer():
     assert _bench_reference.relative_error(ref[:2], ref) == float("inf")
 
 
-def test_catalogue_suites_and_benchmark_reexport():
+def test_catalogue_suites():
     names = [layer.name for layer in _suite.suite("all")]
     assert len(names) == len(set(names))
     for name in ("resnet18", "vgg16", "mobilenet", "unet"):
@@ -236,8 +259,14 @@ def test_catalogue_suites_and_benchmark_reexport():
     assert _suite.by_name("vgg16.conv1_2").flops() == 2 * 64 * 64 * 9 * 224 * 224
     assert _suite.by_name("unet").output_spatial() == (64, 64)
     assert _suite.by_name("avgpool").bytes() == 4 * 256 * (56 * 56 + 28 * 28)
-    root = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks")
-    sys.path.insert(0, os.path.abspath(root))
+
+
+BENCHMARKS = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
+
+
+@pytest.mark.skipif(not os.path.isdir(BENCHMARKS), reason="no benchmarks/ beside the tests")
+def test_benchmarks_reexport_the_catalogue_and_timer():
+    sys.path.insert(0, BENCHMARKS)
     try:
         import layers
         import timing
@@ -273,3 +302,51 @@ def test_cli_starts_without_heavy_imports():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_tolerance_follows_the_accuracy_policy():
+    assert _bench_cli._tolerance("float32", "direct") == 1e-5  # API.md's float32 policy
+    assert _bench_cli._tolerance("float64", "im2col") == 1e-12
+    f2, f6 = (_bench_cli._tolerance("float32", f"winograd_{t}") for t in ("f2", "f6"))
+    assert 1e-5 <= f2 <= f6 <= 1e-3  # larger tiles: looser documented bounds, never below 1e-5
+
+
+def test_timer_adds_rounds_until_the_median_settles():
+    import itertools
+    import time
+
+    from fastconv import _timing
+
+    delays = itertools.cycle([0.0, 0.004])  # a bimodal contender never settles
+    samples = _timing.interleaved_samples({"a": lambda: time.sleep(next(delays))}, repeats=4,
+                                          warmup=0, target_spread=0.05, max_time=0.3)
+    assert len(samples["a"]) > 4
+    settled = _timing.interleaved_samples({"a": lambda: None}, repeats=4, warmup=0)
+    assert len(settled["a"]) == 4
+    assert _timing.spread([1.0, 1.0, 1.0, 1.0]) == 0.0 and _timing.spread([1.0]) == float("inf")
+
+
+def test_interrupt_reports_the_layers_already_measured(capsys, monkeypatch):
+    real, calls = _bench_cli._measure, []
+
+    def measure_then_interrupt(layer, *args):
+        calls.append(layer.name)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(layer, *args)
+
+    monkeypatch.setattr(_bench_cli, "_measure", measure_then_interrupt)
+    code, out, err = bench(capsys, "--layer", CONV, "--layer", POOL, "--no-peers")
+    assert code == 0 and "interrupted after 1 of 2" in err
+    assert {r[0] for r in table_rows(out)} == {"small"}
+
+
+def test_missing_compiled_core_is_a_clear_message(capsys, monkeypatch):
+    from fastconv import _bench_report
+
+    def not_built(*args):
+        raise ImportError("fastconv's compiled core is not built: pip install .")
+
+    monkeypatch.setattr(_bench_report, "machine", not_built)
+    code, _, err = bench(capsys, "--layer", POOL, "--no-peers")
+    assert code == 2 and "compiled core is not built" in err

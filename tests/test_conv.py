@@ -282,7 +282,8 @@ def test_layer_per_isa(isa_name):
 
 
 def test_algorithm_for():
-    layer = fastconv.Conv2d(np.ones((64, 64, 3, 3), np.float32), padding=1)
+    # (dilation 2: plain 3x3 stride-1 layers go to Winograd, see tests/test_conv_winograd.py)
+    layer = fastconv.Conv2d(np.ones((64, 64, 3, 3), np.float32), padding=2, dilation=2)
     # wide rows fill the direct kernel's register tiles; narrow ones go to the GEMM
     assert layer.algorithm_for((1, 64, 224, 224)) == "direct"
     assert layer.algorithm_for((64, 7, 7)) == "im2col"
@@ -306,3 +307,26 @@ def test_layers_1d_3d(cls, ndim):
     layer = cls(w, groups=2, padding=1, padding_mode="circular", dilation=2)
     assert_close(layer(x), ref_conv(x, w, groups=2, padding=1, padding_mode="circular",
                                     dilation=2), np.float64)
+
+
+def test_cached_plans_do_not_skip_validation():
+    # the functional call and the layer objects reuse plans; a key seen before must not let an
+    # invalid argument through (True == 1, 1.0 == 1) nor serve a stale ISA or thread count
+    x = np.ones((1, 3, 6, 6), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    fastconv.conv2d(x, w, stride=1, groups=1)
+    with pytest.raises(TypeError, match="stride"):
+        fastconv.conv2d(x, w, stride=True)
+    with pytest.raises(TypeError, match="groups"):
+        fastconv.conv2d(x, w, groups=1.0)
+    layer = fastconv.Conv2d(w, padding=1)
+    layer(x)
+    with pytest.raises(ValueError, match="threads"):
+        layer(x, threads=0)
+    with pytest.raises(ValueError, match="input channels"):
+        layer(np.ones((1, 4, 6, 6), np.float32))
+    from fastconv import _dispatch
+
+    for name in _dispatch.available_isas():
+        with _dispatch.use_isa(name):
+            assert_close(layer(x, threads=2), ref_conv(x, w, padding=1), np.float32)

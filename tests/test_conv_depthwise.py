@@ -12,6 +12,7 @@ from reference import assert_close, ref_conv
 
 import fastconv
 from fastconv import _algorithms, _threads
+from fastconv import conv as conv_module
 
 DTYPES = (np.float32, np.float64)
 
@@ -49,8 +50,10 @@ def _conv(ndim):
 @pytest.mark.parametrize("threads", (1, 2))
 @pytest.mark.parametrize("name", list(CASES))
 def test_depthwise_matches_reference(isa, name, threads, monkeypatch):
-    # small problems would otherwise run on one thread (fastconv._threads.for_work)
+    # small problems would otherwise run on one thread (fastconv._threads.for_work); the
+    # functional calls' plan cache must not serve plans made without this
     monkeypatch.setattr(_threads, "for_work", lambda allowed, work: allowed)
+    monkeypatch.setattr(conv_module, "_FUNCTION_PLANS", {})
     ndim, batch, channels, mult, size, kernel, kw = CASES[name]
     for dtype in DTYPES:
         x, w, b = _data(ndim, batch, channels, mult, size, kernel, dtype)

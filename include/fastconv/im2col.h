@@ -12,8 +12,8 @@
  * ends: vector loads for stride 1, two vector loads and an even-lane shuffle for stride 2.
  * A 1x1, stride-1, unpadded convolution needs no im2col: B is the input block itself, packed
  * by the GEMM's own strided packer.
- * Threads: over (image, group, chunk of output columns) units, dynamically scheduled, each a
- * single-threaded GEMM (see fc_conv_im2col_*).
+ * Threads: over (image, group) items, or inside the GEMM when the items are too few to share
+ * (see fc_conv_im2col_*).
  *
  * Template: included by _isa/conv_<isa>.c once per dtype; needs FC_T, FC_T_BYTES, FC_DT,
  * FC_GEMM_DT (FC_GEMM_F32/F64), FC_ISA_NAME, FC_ISA_ENUM (the fc_isa value of the translation unit) and
@@ -46,7 +46,6 @@ typedef FC_T FC_IVECU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(F
 typedef struct {
     const fc_conv_geometry *g;
     const FC_T *x;   /* the (image, group) block: c_in / groups channels */
-    ptrdiff_t n_base; /* output pixel of the GEMM's column 0 */
     int nr;
 } FC_LOCAL(im2col_ctx);
 
@@ -111,7 +110,7 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
         FC_T *panel = dst + (ptrdiff_t)q0 * kc;
         int nrun = 0;
         for (int j = 0; j < cols;) {
-            ptrdiff_t p = ctx->n_base + n0 + q0 + j;
+            ptrdiff_t p = n0 + q0 + j;
             ptrdiff_t ow = p % OW, rest = p / OW;
             int len = (int)FC_MIN((ptrdiff_t)(cols - j), OW - ow);
             run_j[nrun] = j;
@@ -192,35 +191,31 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
                           && g->pad[0] == 0 && g->pad[1] == 0 && g->pad[2] == 0
                           && (ptrdiff_t)N == in_plane;
     const ptrdiff_t items = g->n * G;
-    /* Work units: (image, group, column chunk), each one single-threaded GEMM, handed out
-     * dynamically so that a thread slowed down by other load on a shared machine does not
-     * hold up the rest. Chunks (multiples of NR) give each thread about 4 units. */
-    ptrdiff_t chunk = N;
-    if (nthreads > 1 && items < 4 * nthreads) {
-        ptrdiff_t want = (4 * nthreads + items - 1) / items;
-        chunk = (N + want - 1) / want;
-        chunk = FC_MAX((chunk + nr - 1) / nr * nr, 4 * (ptrdiff_t)nr);
-    }
-    const ptrdiff_t chunks = (N + chunk - 1) / chunk, units = items * chunks;
+    /* Threads: whole (image, group) items, each one single-threaded GEMM, handed out
+     * dynamically (a thread slowed down by other load on a shared machine does not hold up the
+     * rest) when they split evenly or are plenty; otherwise (batch 1 without groups, above all)
+     * the items run one after another, each a GEMM on every thread, which splits its columns
+     * or, for few columns (7x7 layers), packs B once together and splits the rows. */
+    const int per_item = nthreads == 1 || items % nthreads == 0 || items >= 4 * nthreads;
+    const int gemm_threads = per_item ? 1 : nthreads;
     int failed = 0;
 
-    FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads) if (nthreads > 1))
-    for (ptrdiff_t unit = 0; unit < units; unit++) {
-        ptrdiff_t item = unit / chunks, c0 = unit % chunks * chunk;
+    FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads) if (per_item && nthreads > 1))
+    for (ptrdiff_t item = 0; item < items; item++) {
         ptrdiff_t n = item / G, gi = item % G;
-        int nc = (int)FC_MIN(chunk, N - c0);
         const FC_T *xb = x + (n * g->c_in + gi * cpg) * in_plane;
-        FC_T *yb = y + (n * g->c_out + gi * opg) * (ptrdiff_t)N + c0;
+        FC_T *yb = y + (n * g->c_out + gi * opg) * (ptrdiff_t)N;
         const FC_T *bb = bias ? bias + gi * opg : NULL;
         const FC_T *a = packed_w + gi * packed_size;
         int rc;
         if (pointwise) {
-            FC_STRIDED_B ctx = {.b = xb + c0, .rs = (ptrdiff_t)N, .cs = 1, .isa = FC_ISA_ENUM};
-            rc = FC_GEMM(FC_ISA_ENUM, M, nc, K, a, FC_PACK_B_STRIDED, &ctx, yb, N, bb, 0, 1);
+            FC_STRIDED_B ctx = {.b = xb, .rs = (ptrdiff_t)N, .cs = 1, .isa = FC_ISA_ENUM};
+            rc = FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_PACK_B_STRIDED, &ctx, yb, N, bb, 0,
+                         gemm_threads);
         } else {
-            FC_LOCAL(im2col_ctx) ctx = {.g = g, .x = xb, .n_base = c0, .nr = nr};
-            rc = FC_GEMM(FC_ISA_ENUM, M, nc, K, a, FC_LOCAL(im2col_pack_b), &ctx, yb, N, bb, 0,
-                         1);
+            FC_LOCAL(im2col_ctx) ctx = {.g = g, .x = xb, .nr = nr};
+            rc = FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_LOCAL(im2col_pack_b), &ctx, yb, N, bb, 0,
+                         gemm_threads);
         }
         if (rc != 0) {
             FC_OMP(atomic write)

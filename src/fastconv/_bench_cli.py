@@ -9,6 +9,9 @@ timed. Timing (:mod:`fastconv._timing`): warm-up, then the median of enough repe
 interleaving the contenders call by call at one thread and in short alternating blocks at more
 (so that one runtime's spinning workers do not steal the next one's cores).
 
+The table, Markdown, JSON and plot are made by :mod:`fastconv._bench_report`; the layers come
+from :mod:`fastconv._suite`, the peers from :mod:`fastconv._bench_peers`.
+
 Heavy imports (NumPy, the compiled modules, the peers, matplotlib) happen inside :func:`main`,
 so ``fastconv bench --help`` is instant. ``main(argv)`` returns the exit code: 0; 1 when a
 fastconv result was wrong; 2 for bad arguments.
@@ -32,14 +35,16 @@ shape [NAME=]CxSIZE:LAYER, LAYER being one layer in the language of `fastconv sh
   64x112x112:maxpool3s2p1      max pooling (avgpool, gap, gmp, adaptiveavg7 too)
 --batch sets the batch of custom layers (default 1).
 
-columns: ms = median milliseconds per call; GFLOP/s = 2*MACs of the direct convolution / time
-(Winograd credited the same: "effective"); pools and depthwise layers also in GB/s = (input +
-output [+ weight] bytes) / time; xtorch, xort = peer time / this time (> 1: fastconv faster);
-err = max|result - float64 reference| / max|reference|. '*' marks the algorithm "auto" picks.
+columns: ms = median (--stat min: fastest) milliseconds per call; GFLOP/s = 2*MACs of the
+direct convolution / time (Winograd credited the same: "effective"); pools and depthwise layers
+also in GB/s = (input + output [+ weight] bytes) / time; xtorch, xort = peer time / this
+time (> 1: fastconv faster); err = max|result - float64 reference| / max|reference|.
+'*' marks the algorithm "auto" picks.
 
 examples:
   fastconv bench --suite resnet18 --threads 1,2
-  fastconv bench --suite all --threads 1 --json results.json --plot results.png
+  fastconv bench --suite all --threads 1,2 --json out.json --markdown out.md --plot out.png
+  fastconv bench --suite vgg16 --stat min        # on a machine shared with other jobs
   fastconv bench --layer resnet18.conv2 --layer 64x112x112:maxpool3s2p1 --no-peers
   fastconv bench --layer big=256x28x28:conv3p1c256 --batch 8 --algorithms im2col,winograd_f4
 """
@@ -84,10 +89,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="timed calls per contender at least (default 9)")
     parser.add_argument("--min-time", type=float, default=0.05, metavar="SECONDS",
                         help="more calls until each contender ran this long (default 0.05)")
+    parser.add_argument("--spread", type=float, default=0.1, metavar="FRACTION",
+                        help="at one thread, more rounds while any contender's interquartile "
+                             "range exceeds this fraction of its median (default 0.1)")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="figure per contender: median (default) or, on a machine shared "
+                             "with other jobs, min (the least disturbed call)")
     parser.add_argument("--max-time", type=float, default=4.0, metavar="SECONDS",
                         help="stop adding calls for a layer after this long (default 4)")
     parser.add_argument("--json", metavar="FILE", help="write raw figures and the machine here")
     parser.add_argument("--plot", metavar="FILE.png", help="draw GFLOP/s bars (needs matplotlib)")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="write a Markdown summary (fastest fastconv vs each peer)")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -308,23 +321,37 @@ def _measure(layer, threads: int, args, peers: tuple[str, ...], progress: Progre
     rows, timed = [], {}
     for c in contenders:
         progress.show(f"{layer.name} {threads}T: checking {c.name}")
-        error = relative_error(np.asarray(c.run()), expected)
-        ok = c.peer or error <= _tolerance(args.dtype, c.algorithm)
-        rows.append(dict(layer=layer.name, kind=layer.kind, shape=list(layer.input_shape),
-                         threads=threads, contender=c.name, algorithm=c.algorithm,
-                         peer=c.peer, auto=c.auto, error=error, ok=ok))
-        if ok:
+        row = dict(layer=layer.name, kind=layer.kind, shape=list(layer.input_shape),
+                   threads=threads, contender=c.name, algorithm=c.algorithm, peer=c.peer,
+                   auto=c.auto)
+        try:
+            row["error"] = relative_error(np.asarray(c.run()), expected)
+        except Exception as exc:  # noqa: BLE001 - one failing contender must not end the run
+            row.update(error=float("inf"), ok=False,
+                       failure=f"{type(exc).__name__}: {exc}")
+        else:
+            row["ok"] = c.peer or row["error"] <= _tolerance(args.dtype, c.algorithm)
+        rows.append(row)
+        if row["ok"]:
             timed[c.name] = c.run
     progress.show(f"{layer.name} {threads}T: timing {len(timed)} contenders")
-    time_it = _timing.interleaved_samples if threads == 1 else _timing.blocked_samples
-    samples = time_it(timed, repeats=args.repeats, warmup=2, min_time=args.min_time,
-                      max_time=args.max_time) if timed else {}
+    if not timed:
+        samples = {}
+    elif threads == 1:
+        samples = _timing.interleaved_samples(timed, repeats=args.repeats, warmup=2,
+                                              min_time=args.min_time, max_time=args.max_time,
+                                              target_spread=args.spread)
+    else:
+        samples = _timing.blocked_samples(timed, repeats=args.repeats, warmup=2,
+                                          min_time=args.min_time, max_time=args.max_time)
     itemsize = np.dtype(args.dtype).itemsize
     for row in rows:
         seconds = samples.get(row["contender"])
         if seconds:
-            row["seconds"] = statistics.median(seconds)
+            row["median"], row["min"] = statistics.median(seconds), min(seconds)
+            row["seconds"] = row[args.stat]
             row["samples"] = seconds
+            row["spread"] = _timing.spread(seconds)
             row.update(_rates(layer, row["seconds"], itemsize))
     peer_seconds = {r["contender"]: r["seconds"] for r in rows if r["peer"] and "seconds" in r}
     for row in rows:
@@ -335,182 +362,25 @@ def _measure(layer, threads: int, args, peers: tuple[str, ...], progress: Progre
 
 def run(layers: list, thread_counts: list[int], args, peers: tuple[str, ...],
         progress: Progress) -> list[dict]:
-    """Every row of the table: per thread count, per layer, per contender."""
+    """Every row of the table: per thread count, per layer, per contender.
+
+    Ctrl-C stops the run after the layers already measured, which are still reported.
+    """
     from ._bench_peers import restore_torch_threads
 
     rows = []
-    with restore_torch_threads():
-        for threads in thread_counts:
-            for layer in layers:
-                rows.extend(_measure(layer, threads, args, peers, progress))
-                progress.step(f"{layer.name} {threads}T done")
+    try:
+        with restore_torch_threads():
+            for threads in thread_counts:
+                for layer in layers:
+                    rows.extend(_measure(layer, threads, args, peers, progress))
+                    progress.step(f"{layer.name} {threads}T done")
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"fastconv bench: interrupted after {progress.done} of {progress.total} "
+              f"layer runs; reporting those", file=sys.stderr)
     progress.close()
     return rows
-
-
-# ---- reporting -------------------------------------------------------------------------------
-def format_table(rows: list[dict], peers: list[str]) -> str:
-    """The aligned text table: layer, threads, contender, ms, rate, ratio per peer, error."""
-    short = {"torch": "xtorch", "onnxruntime": "xort"}
-    head = ["layer", "thr", "contender", "ms", "GFLOP/s", "GB/s",
-            *(short.get(p, "x" + p) for p in peers), "err"]
-    lines = []
-    for row in rows:
-        seconds = row.get("seconds")
-        name = row["contender"] + ("*" if row["auto"] else "")
-        cells = [row["layer"], str(row["threads"]), name,
-                 f"{seconds * 1e3:.3f}" if seconds else "-",
-                 f"{row['gflops']:.1f}" if "gflops" in row else "",
-                 f"{row['gbs']:.1f}" if "gbs" in row else ""]
-        cells += [f"{row['ratios'][p]:.2f}" if p in row.get("ratios", {}) else ""
-                  for p in peers]
-        cells.append(f"{row['error']:.1e}" + ("" if row["ok"] else " WRONG"))
-        lines.append(cells)
-    widths = [max(len(head[i]), *(len(line[i]) for line in lines)) if lines else len(head[i])
-              for i in range(len(head))]
-    left = {0, 2}
-
-    def fmt(cells):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    out, previous = [fmt(head), fmt(["-" * w for w in widths])], None
-    for row, cells in zip(rows, lines):
-        key = (row["layer"], row["threads"])
-        if previous is not None and key != previous:
-            out.append("")
-        previous = key
-        out.append(fmt(cells))
-    return "\n".join(out)
-
-
-def _cpu_details() -> dict:
-    """Vendor, family, model and cache sizes where the OS tells them (Linux, macOS)."""
-    details: dict = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("vendor_id", "cpu family", "model", "stepping") \
-                        and key not in details:
-                    details[key.replace(" ", "_")] = value.strip()
-                if not line.strip() and details:
-                    break
-        base = "/sys/devices/system/cpu/cpu0/cache"
-        for index in sorted(os.listdir(base)):
-            with open(f"{base}/{index}/level") as f:
-                level = f.read().strip()
-            with open(f"{base}/{index}/type") as f:
-                kind = f.read().strip()
-            with open(f"{base}/{index}/size") as f:
-                size = f.read().strip()
-            if kind != "Instruction":
-                details[f"L{level}{'d' if level == '1' else ''}"] = size
-    except OSError:
-        pass
-    if sys.platform == "darwin":
-        import subprocess
-
-        try:
-            details["brand"] = subprocess.run(
-                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
-                timeout=5).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return details
-
-
-def machine(thread_counts: list[int], args, peers: tuple[str, ...] = ()) -> dict:
-    """What the figures were measured on: CPU, instruction set, threads, versions."""
-    import platform
-
-    from . import _bench_peers
-    from ._config import config
-
-    cfg = config()
-    return {
-        "cpu": cfg.get("processor"), "cpu_details": _cpu_details(),
-        "machine": cfg.get("machine"),
-        "platform": platform.platform(), "cpu_count": cfg.get("cpu_count"),
-        "isa": cfg.get("isa"), "isa_available": cfg.get("isa_available"),
-        "openmp": cfg.get("openmp"), "openmp_runtime": cfg.get("openmp_runtime"),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "threads": thread_counts, "dtype": args.dtype,
-        "versions": {"fastconv": cfg.get("version"), "python": cfg.get("python"),
-                     "numpy": cfg.get("numpy"), **_bench_peers.versions(peers)},
-    }
-
-
-def write_json(path: str, rows: list[dict], description: dict, argv: list[str]) -> None:
-    import json
-
-    with open(path, "w") as f:
-        json.dump({"command": ["fastconv", "bench", *argv], "machine": description,
-                   "results": rows}, f, indent=1)
-
-
-def plot(path: str, rows: list[dict], description: dict) -> str | None:
-    """Bars of GFLOP/s (GB/s for pools) per layer and runtime; an error message or None.
-
-    fastconv's bar is its best algorithm for the layer (the table has every one); one panel per
-    thread count and unit.
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return ("--plot needs matplotlib, which is not installed: pip install matplotlib "
-                "(the table and --json do not need it)")
-    panels: dict[tuple[int, str], dict[str, dict[str, float]]] = {}
-    for row in rows:
-        unit = "gflops" if "gflops" in row else "gbs" if "gbs" in row else None
-        if unit is None:
-            continue
-        runtime = row["contender"] if row["peer"] else "fastconv"
-        layer = panels.setdefault((row["threads"], unit), {}).setdefault(row["layer"], {})
-        layer[runtime] = max(layer.get(runtime, 0.0), row[unit])
-    if not panels:
-        return "--plot: nothing was timed"
-    units = [u for u in ("gflops", "gbs") if any(k[1] == u for k in panels)]
-    thread_counts = sorted({k[0] for k in panels})
-    runtimes = ["fastconv"] + [p for p in ("torch", "onnxruntime")
-                               if any(p in layer for panel in panels.values()
-                                      for layer in panel.values())]
-    colors = {"fastconv": "#d62728", "torch": "#1f77b4", "onnxruntime": "#7f7f7f"}
-    layer_names = {u: list(dict.fromkeys(n for k, panel in panels.items() if k[1] == u
-                                         for n in panel)) for u in units}
-    heights = [0.25 * len(layer_names[u]) * len(runtimes) + 1.2 for u in units]
-    fig, axes = plt.subplots(len(units), len(thread_counts), squeeze=False, sharey="row",
-                             figsize=(4.5 * len(thread_counts) + 1.5, sum(heights) + 0.8),
-                             gridspec_kw={"height_ratios": heights})
-    bar = 0.8 / len(runtimes)
-    for r, unit in enumerate(units):
-        names = layer_names[unit]
-        for c, threads in enumerate(thread_counts):
-            ax, panel = axes[r, c], panels.get((threads, unit), {})
-            for i, runtime in enumerate(runtimes):
-                values = [panel.get(n, {}).get(runtime, 0.0) for n in names]
-                label = "fastconv (best algorithm)" if runtime == "fastconv" else runtime
-                ax.barh([j + (i - (len(runtimes) - 1) / 2) * bar for j in range(len(names))],
-                        values, height=bar, color=colors.get(runtime),
-                        label=label if (r, c) == (0, 0) else None)
-            ax.set_yticks(range(len(names)), names)
-            ax.set_ylim(len(names) - 0.5, -0.5)
-            ax.set_xlabel("GFLOP/s (direct-convolution flops)" if unit == "gflops"
-                          else "GB/s (input + output bytes)")
-            ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}", fontsize=10)
-            ax.grid(axis="x", alpha=0.3)
-    fig.legend(loc="upper right", fontsize=8, ncol=len(runtimes))
-    fig.suptitle(f"fastconv {description['versions']['fastconv']} on {description['cpu']} "
-                 f"({description['isa']}, {description['dtype']})", fontsize=10, x=0.02,
-                 ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,10 +410,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"fastconv bench: {exc}", file=sys.stderr)
         return 2
-    from . import _bench_peers
+    from . import _bench_peers, _bench_report
 
     peers = tuple(p for p in peers if _bench_peers.available(p))
-    description = machine(thread_counts, args, peers)
+    try:
+        description = _bench_report.machine(thread_counts, args.dtype, peers)
+    except ImportError as exc:  # the compiled core is not built
+        print(f"fastconv bench: {exc}", file=sys.stderr)
+        return 2
     v = description["versions"]
     parts = [f"fastconv {v['fastconv']}", str(description["cpu"]), f"isa {description['isa']}",
              f"OpenMP {description['openmp_runtime'] if description['openmp'] else 'off'}",
@@ -552,13 +426,21 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(len(layers) * len(thread_counts), enabled=not args.quiet)
     progress.show("starting")
     rows = run(layers, thread_counts, args, peers, progress)
-    print(format_table(rows, list(peers)))
-    wrong = [r for r in rows if not r["ok"]]
+    print(_bench_report.format_table(rows, list(peers)))
+    wrong = [r for r in rows if not r["ok"] and not r["peer"]]
+    for r in rows:
+        if "failure" in r:
+            print(f"fastconv bench: {r['layer']} {r['contender']} raised {r['failure']}",
+                  file=sys.stderr)
     if args.json:
-        write_json(args.json, rows, description, argv)
+        _bench_report.write_json(args.json, rows, description, argv)
         print(f"wrote {args.json}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(_bench_report.format_markdown(rows, list(peers)) + "\n")
+        print(f"wrote {args.markdown}")
     if args.plot:
-        message = plot(args.plot, rows, description)
+        message = _bench_report.plot(args.plot, rows, description)
         print(message or f"wrote {args.plot}", file=sys.stderr if message else sys.stdout)
     if wrong:
         names = ", ".join(f"{r['layer']} {r['contender']}" for r in wrong)

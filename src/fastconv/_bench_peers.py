@@ -16,14 +16,19 @@ Every runner is a no-argument callable returning the result as a NumPy array.
 Examples
 --------
 >>> import numpy as np
->>> from fastconv._bench_peers import runners
+>>> from fastconv._bench_peers import restore_torch_threads, runners
 >>> from fastconv._suite import Conv
 >>> layer = Conv("tiny", 2, 3, (5, 5), (3, 3), padding=1)
 >>> x = np.ones(layer.input_shape, np.float32)
 >>> w = np.ones(layer.weight_shape, np.float32)
->>> peers = runners(layer, x, w, None, threads=1)  # {} where neither peer is installed
->>> all(run().shape == layer.output_shape for run in peers.values())
+>>> with restore_torch_threads():
+...     peers = runners(layer, x, w, None, threads=1)  # {} where neither peer is installed
+...     all(run().shape == layer.output_shape for run in peers.values())
 True
+
+PyTorch's thread count is process-wide, and PyTorch's wheel brings the OpenMP runtime that
+fastconv then shares, so a PyTorch runner also changes the OpenMP default fastconv sees: run
+them inside ``restore_torch_threads()``, as ``fastconv bench`` does.
 """
 
 from collections.abc import Callable
@@ -265,23 +270,29 @@ def runners(layer, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, th
     Returns
     -------
     dict of peer name -> no-argument callable returning the result as a NumPy array; peers
-    that are not installed, or cannot express the layer, are left out.
+    that are not installed, or cannot express the layer (or dtype: ONNX Runtime's CPU ``Conv``
+    is float32 only), are left out.
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastconv._bench_peers import runners
     >>> from fastconv._suite import Pool
+    >>> from fastconv._bench_peers import restore_torch_threads
     >>> layer = Pool("p", "max", 2, (4, 4), (2, 2), 2)
     >>> x = np.arange(32, dtype=np.float32).reshape(layer.input_shape)
-    >>> [run()[0, 0, 0].tolist() for run in runners(layer, x, None, None, 1).values()][:1] \
-        in ([], [[5.0, 7.0]])
+    >>> with restore_torch_threads():
+    ...     results = [run() for run in runners(layer, x, None, None, 1).values()]
+    >>> all(r[0, 0, 0].tolist() == [5.0, 7.0] for r in results)
     True
     """
     make = {"torch": _torch_runner, "onnxruntime": _ort_runner}
     out = {}
     for name in peers:
-        run = make[name](layer, x, w, b, threads)
+        try:
+            run = make[name](layer, x, w, b, threads)
+        except Exception:  # noqa: BLE001 - e.g. ONNX Runtime has no float64 Conv: skip it
+            run = None
         if run is not None:
             out[name] = run
     return out

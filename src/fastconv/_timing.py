@@ -17,12 +17,30 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["blocked_samples", "interleaved", "interleaved_samples"]
+__all__ = ["blocked_samples", "interleaved", "interleaved_samples", "spread"]
+
+
+def spread(samples: list[float]) -> float:
+    """Interquartile range / median: how unsettled a set of timings still is.
+
+    Examples
+    --------
+    >>> from fastconv._timing import spread
+    >>> spread([1.0, 1.0, 1.0, 1.0])
+    0.0
+    >>> round(spread([1.0, 2.0, 3.0, 4.0, 5.0]), 2)
+    0.67
+    """
+    if len(samples) < 4:
+        return float("inf")
+    q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return (q3 - q1) / median if median > 0 else 0.0
 
 
 def interleaved_samples(contenders: dict[str, Callable[[], object]], repeats: int = 15,
                         warmup: int = 2, min_time: float = 0.0,
-                        max_time: float | None = None) -> dict[str, list[float]]:
+                        max_time: float | None = None,
+                        target_spread: float | None = None) -> dict[str, list[float]]:
     """Seconds of every timed call of each contender, timed round-robin.
 
     Parameters
@@ -38,6 +56,9 @@ def interleaved_samples(contenders: dict[str, Callable[[], object]], repeats: in
     max_time : float, optional
         Stop adding rounds (after ``repeats`` rounds are done or, if even those would be too
         slow, after 3) once this many seconds have passed in total.
+    target_spread : float, optional
+        Keep adding rounds (up to ``50 * repeats``, and within ``max_time``) while any
+        contender's :func:`spread` exceeds this: enough repeats for a stable median.
 
     Returns
     -------
@@ -61,9 +82,12 @@ def interleaved_samples(contenders: dict[str, Callable[[], object]], repeats: in
         spent = time.perf_counter() - begin
         if max_time is not None and spent > max_time and rounds >= min(repeats, 3):
             break
-        if rounds >= repeats and not (min_time and rounds < 50 * repeats
-                                      and min(sum(t) for t in times.values()) < min_time):
-            break
+        if rounds >= repeats:
+            short = min_time and min(sum(t) for t in times.values()) < min_time
+            unsettled = target_spread is not None and any(
+                spread(t) > target_spread for t in times.values())
+            if rounds >= 50 * repeats or not (short or unsettled):
+                break
         order = names[rounds % len(names):] + names[:rounds % len(names)]
         for name in order:
             start = time.perf_counter()

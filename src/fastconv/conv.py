@@ -12,7 +12,7 @@ from math import prod
 
 import numpy as np
 
-from . import _algorithms, _dispatch, _threads
+from . import _algorithms, _dispatch, _threads, _winograd_plan
 from ._extension import load
 from ._validate import (
     batched,
@@ -29,6 +29,10 @@ from .shapes import conv_output_size, resolve_padding
 __all__ = ["conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+#: Plans kept per layer object and for the functional calls (one entry per input shape, dtype,
+#: thread count and ISA); small caches: a call that misses only pays the planning again.
+_PLAN_CACHE_SIZE = 64
+_FUNCTION_PLANS: dict[tuple, tuple] = {}
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -101,10 +105,13 @@ def _spec(ndim: int, weight, bias, stride, padding, dilation, groups, padding_mo
     dilation = int_tuple(dilation, ndim, "dilation", 1)
     padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
     algorithm = check_choice(algorithm, "algorithm", _algorithms.ALGORITHMS)
-    reason = _algorithms.unsupported(algorithm)
-    if reason:
-        raise ValueError(reason)
     kernel = tuple(weight.shape[2:])
+    if algorithm.startswith("winograd"):
+        reason = _algorithms.winograd_unsupported(algorithm, ndim, kernel, stride, dilation,
+                                                  weight.shape[1] * groups, weight.shape[0],
+                                                  groups)
+        if reason:
+            raise ValueError(reason)
     if isinstance(padding, str):
         if padding not in ("valid", "same", "same_lower", "full"):
             raise ValueError(f"padding must be an int, a tuple, or one of 'valid', 'same', "
@@ -177,12 +184,33 @@ def _check_mode_padding(mode: str, in_size: tuple[int, ...], pads) -> None:
                 f"{(before, after)} in spatial dim {dim} of size {n}")
 
 
+def _kernels():
+    """The compiled module ``fastconv._conv`` (imported once)."""
+    global _KERNELS
+    if _KERNELS is None:
+        _KERNELS = load("_conv")
+    return _KERNELS
+
+
+_KERNELS = None
+
+
+def _remember(cache: dict, key: tuple, value: tuple) -> None:
+    if len(cache) >= _PLAN_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
 def _weight_for(kernel: str, weight: np.ndarray, geometry: tuple, isa: int,
                 threads: int = 1) -> np.ndarray:
     """The weight as the kernel takes it (flat; packed for the GEMM for im2col)."""
+    if kernel.startswith("winograd_"):
+        # transformed (G g G^T) and packed for the GEMM; geometry[3] is groups
+        return _winograd_plan.prepare_weights(weight, _winograd_plan.ALGORITHM_TILE[kernel],
+                                              weight.dtype, isa, geometry[3], threads)
     flat = weight.reshape(-1)
     if kernel == "im2col":
-        return load("_conv").pack_weight(geometry, flat, isa, threads)
+        return _kernels().pack_weight(geometry, flat, isa, threads)
     return flat
 
 
@@ -197,27 +225,46 @@ def _run(plan: _Plan, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
         # non-zero padding modes: pad in NumPy (a copy), then a zero-padding convolution
         pad_width = ((0, 0), (0, 0)) + tuple(plan.pre_pad)
         x = np.pad(x, pad_width, mode=_NUMPY_PAD_MODE[plan.padding_mode])
+    if plan.kernel.startswith("winograd_"):
+        _winograd_plan.winograd_conv2d(x, weight, bias, plan.problem.pads, plan.threads,
+                                       y.reshape(plan.out_shape))
+        return y
     xw = working_copy(x, plan.dtype).reshape(-1)
     bw = None if bias is None else working_copy(bias, plan.dtype)
-    load("_conv").run(load("_conv").KERNELS[plan.kernel], plan.geometry, xw, weight, bw,
-                      y.reshape(-1), isa, plan.threads)
+    kernels = _kernels()
+    kernels.run(kernels.KERNELS[plan.kernel], plan.geometry, xw, weight, bw, y.reshape(-1), isa,
+                plan.threads)
     return y
 
 
 def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, padding_mode,
               algorithm, threads, out) -> np.ndarray:
-    spec = _spec(ndim, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm,
-                 copy=False)
     x = check_array(x, "x")
-    xb, unbatched = batched(x, ndim)
-    dtype = compute_dtype(x, spec.weight)
-    plan = _plan(spec, xb.shape, dtype, threads)
-    out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
-                    [x, spec.weight, spec.bias])
+    weight = check_array(weight, "weight")
+    if bias is not None:
+        bias = check_array(bias, "bias")
     isa = _dispatch.isa_index()
-    w = _weight_for(plan.kernel, working_copy(spec.weight, plan.dtype), plan.geometry, isa,
+    # Everything _spec and _plan check is a function of this key, so a call whose key was
+    # planned before is valid and has that plan (repr tells 1 from True and 1.0).
+    key = (ndim, x.shape, x.dtype.str, weight.shape, weight.dtype.str,
+           None if bias is None else (bias.shape, bias.dtype.str),
+           repr((stride, padding, dilation, groups, padding_mode, algorithm)),
+           _threads.resolve(threads), isa)
+    cached = _FUNCTION_PLANS.get(key)
+    if cached is None:
+        spec = _spec(ndim, weight, bias, stride, padding, dilation, groups, padding_mode,
+                     algorithm, copy=False)
+        xb, unbatched = batched(x, ndim)
+        plan = _plan(spec, xb.shape, compute_dtype(x, spec.weight), threads)
+        cached = (plan, unbatched)
+        _remember(_FUNCTION_PLANS, key, cached)
+    plan, unbatched = cached
+    xb = x[np.newaxis] if unbatched else x
+    out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
+                    [x, weight, bias])
+    w = _weight_for(plan.kernel, working_copy(weight, plan.dtype), plan.geometry, isa,
                     plan.threads)
-    return _run(plan, xb, w, spec.bias, out, unbatched, isa)
+    return _run(plan, xb, w, bias, out, unbatched, isa)
 
 
 _FUNCTION_DOC = """{ndim}-D convolution (cross-correlation, as ``torch.nn.functional.conv{ndim}d``).
@@ -322,11 +369,23 @@ class _ConvNd:
                            padding_mode, algorithm, copy=True)
         # weights in each kernel's form, per (dtype, kernel, ISA, geometry that shapes them)
         self._prepared: dict[tuple, np.ndarray] = {}
-        if self._spec.algorithm in ("auto", "im2col"):
-            # pack the GEMM panels now, for the weight's own dtype and the ISA in use
-            spec = self._spec
-            geometry = _weight_geometry(spec)
-            self._prepared_weight("im2col", spec.weight.dtype, geometry, _dispatch.isa_index())
+        # (input shape, dtype, threads, ISA) -> (plan, unbatched, prepared weight)
+        self._calls: dict[tuple, tuple] = {}
+        # prepare now, for the weight's own dtype and the ISA in use, what calls will most
+        # likely run: the named Winograd tile, F(4,3) where "auto"/"winograd" will pick
+        # Winograd for most input sizes, else the GEMM panels
+        spec = self._spec
+        first = None
+        if spec.algorithm.startswith("winograd_"):
+            first = spec.algorithm
+        elif spec.algorithm == "winograd" or (spec.algorithm == "auto"
+                                              and _winograd_eligible(spec)):
+            first = "winograd_f4"
+        elif spec.algorithm in ("auto", "im2col"):
+            first = "im2col"
+        if first is not None:
+            self._prepared_weight(first, spec.weight.dtype, _weight_geometry(spec),
+                                  _dispatch.isa_index())
 
     @property
     def weight(self) -> np.ndarray:
@@ -345,7 +404,8 @@ class _ConvNd:
         w = self._prepared.get(key)
         if w is None:
             w = _weight_for(kernel, working_copy(self._spec.weight, dtype), geometry, isa)
-            w.flags.writeable = False
+            if isinstance(w, np.ndarray):  # Winograd's PreparedWeights are read-only already
+                w.flags.writeable = False
             self._prepared[key] = w
         return w
 
@@ -372,15 +432,20 @@ class _ConvNd:
     def __call__(self, x, *, threads=None, out=None) -> np.ndarray:
         """Convolve ``x`` (same rules as the functional form); returns the output."""
         x = check_array(x, "x")
-        spec = self._spec
-        dtype = compute_dtype(x, spec.weight)
-        plan, unbatched = self._plan_for(x.shape, dtype, threads)
+        dtype = compute_dtype(x, self._spec.weight)
+        isa = _dispatch.isa_index()
+        key = (x.shape, dtype.str, _threads.resolve(threads), isa)
+        call = self._calls.get(key)
+        if call is None:
+            plan, unbatched = self._plan_for(x.shape, dtype, threads)
+            call = (plan, unbatched,
+                    self._prepared_weight(plan.kernel, plan.dtype, plan.geometry, isa))
+            _remember(self._calls, key, call)
+        plan, unbatched, w = call
         xb = x[np.newaxis] if unbatched else x
         out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
                         [x])
-        isa = _dispatch.isa_index()
-        w = self._prepared_weight(plan.kernel, plan.dtype, plan.geometry, isa)
-        return _run(plan, xb, w, spec.bias, out, unbatched, isa)
+        return _run(plan, xb, w, self._spec.bias, out, unbatched, isa)
 
     def __repr__(self) -> str:
         s = self._spec
@@ -388,6 +453,15 @@ class _ConvNd:
                 f"{'yes' if s.bias is not None else 'None'}, stride={s.stride}, "
                 f"padding={s.padding!r}, dilation={s.dilation}, groups={s.groups}, "
                 f"padding_mode={s.padding_mode!r}, algorithm={s.algorithm!r})")
+
+
+def _winograd_eligible(spec: _Spec) -> bool:
+    """Whether ``"auto"`` picks Winograd for this weight (at input sizes where it pays)."""
+    cpg, c_out = spec.weight.shape[1], spec.weight.shape[0]
+    return (_algorithms.winograd_unsupported("auto", spec.ndim, spec.kernel, spec.stride,
+                                             spec.dilation, cpg * spec.groups, c_out,
+                                             spec.groups) is None
+            and min(cpg, c_out // spec.groups) >= _algorithms.WINOGRAD_MIN_CHANNELS)
 
 
 def _weight_geometry(spec: _Spec) -> tuple:
