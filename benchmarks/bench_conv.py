@@ -5,8 +5,9 @@ Two ways to run it:
 - ``python -m pytest benchmarks/bench_conv.py --benchmark-only`` (pytest-benchmark), one test
   per layer, contender (fastconv function / fastconv layer object / torch / onnxruntime) and
   thread count;
-- ``python benchmarks/bench_conv.py [--threads 1,2] [--layers resnet18.conv2,...]``: one table,
-  every contender timed in the same run, interleaved (``benchmarks/timing.py``), medians.
+- ``python benchmarks/bench_conv.py [--threads 1,2] [--layers resnet18.conv2,...] [--markdown]``:
+  one table, every contender timed in the same run, interleaved (``benchmarks/timing.py``),
+  medians.
   (With more than one thread each contender is timed in its own block instead: see table().)
   Columns: ms per call, GFLOP/s (``layer.flops() / time``; GB/s for depthwise), and the ratios
   ``torch / fastconv function`` and ``onnxruntime / fastconv layer`` (> 1: fastconv faster).
@@ -125,6 +126,25 @@ def _format_row(row) -> str:
     return " | ".join(parts)
 
 
+def markdown(rows) -> str:
+    """The table as Markdown, one line per (layer, threads), for issue notes and reports."""
+    lines = ["| layer | thr | fn ms | layer ms | layer rate | torch ms | torch/fn | ort ms | "
+             "ort/layer |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        layer, t = row["layer"], row["times"]
+        f, lay = t["fastconv"], t["fastconv.layer"]
+        depthwise = layer.groups > 1 and layer.groups == layer.c_in
+        rate = (f"{_bytes(layer) / lay / 1e9:.1f} GB/s" if depthwise
+                else f"{layer.flops() / lay / 1e9:.0f} GF/s")
+        torch = (f"{t['torch'] * 1e3:.3f} | {t['torch'] / f:.2f}x" if "torch" in t
+                 else "- | -")
+        ort = (f"{t['onnxruntime'] * 1e3:.3f} | {t['onnxruntime'] / lay:.2f}x"
+               if "onnxruntime" in t else "- | -")
+        lines.append(f"| {layer.name} | {row['threads']} | {f * 1e3:.3f} | {lay * 1e3:.3f} | "
+                     f"{rate} | {torch} | {ort} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description="fastconv convolution vs PyTorch and ONNX Runtime on named layers "
@@ -134,6 +154,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
     parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the table as Markdown at the end")
     args = parser.parse_args(argv)
     # Idle OpenMP workers sleep instead of spinning, so the runtimes in this one process
     # (fastconv's libgomp, PyTorch's) do not steal each other's cores. Read when libgomp
@@ -144,7 +166,9 @@ def main(argv=None) -> int:
     layers = [layer for layer in CONV if not names or layer.name in names]
     print(f"fastconv {fastconv.__version__} isa={fastconv.config()['isa']} | torch "
           f"{torch_version()} | onnxruntime {ort_version()}")
-    table(layers, threads_list, repeats=args.repeats)
+    rows = table(layers, threads_list, repeats=args.repeats)
+    if args.markdown:
+        print(markdown(rows))
     return 0
 
 

@@ -1,23 +1,36 @@
 """Transposed convolution: fastconv (layer object and functional call) vs PyTorch and ONNX Runtime.
 
-The ``CONV_TRANSPOSE`` shapes of ``benchmarks/layers.py``, float32, 1 and 2 threads, timed
-round-robin in the same run (``timing.interleaved``: medians). GFLOP/s = ``layer.flops() / t``
-(2 * N * C_in * (C_out / g) * prod(kernel) * prod(input spatial)). Peers that are not
+The ``CONV_TRANSPOSE`` shapes of ``benchmarks/layers.py`` (issue 7's table), float32, 1 and 2
+threads, every contender timed in the same run, round-robin. GFLOP/s = ``layer.flops() / t``
+(2 * N * C_in * (C_out / g) * prod(kernel) * prod(input spatial)); ratios > 1: fastconv faster
+(targets: ``torch / function >= 1.5``, ``onnxruntime / layer >= 1.2``). Peers that are not
 installed are skipped.
 
-    python benchmarks/bench_conv_transpose.py            # prints the table
-    python -m pytest benchmarks/bench_conv_transpose.py  # pytest-benchmark, fastconv only
+    python benchmarks/bench_conv_transpose.py [--threads 1,2] [--layers dcgan,unet] [--rounds 9]
+                                              [--stat median|block-min]
+    python -m pytest benchmarks/bench_conv_transpose.py --benchmark-only   # fastconv only
+
+Timing on a shared machine: the contenders take turns in blocks of a few calls (round-robin, so
+load drift hits them all alike) and the first call of each block is dropped: it is the one that
+meets the previous contender's idle worker threads still spinning. ``OMP_WAIT_POLICY`` defaults
+to ``PASSIVE`` here (idle OpenMP workers of fastconv's and PyTorch's libgomp sleep instead of
+spinning; on a loaded machine a spinning waiter holds the core its late team-mate needs, and a
+call then waits for the next scheduler tick); set it in the environment to measure another
+policy. The policy in effect is printed with the table.
 """
 
+import argparse
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from layers import CONV_TRANSPOSE, ConvTranspose  # noqa: E402
-from timing import interleaved  # noqa: E402
+from peers import ort_session, ort_version, torch_call, torch_version  # noqa: E402
 
 import fastconv  # noqa: E402
 
@@ -32,116 +45,107 @@ def _data(layer: ConvTranspose, seed: int = 0):
     return x, w, b
 
 
-def _fastconv(layer: ConvTranspose, x, w, b, threads: int):
+def contenders(layer: ConvTranspose, threads: int) -> dict:
+    """name -> no-argument callable, for every contender available here."""
+    x, w, b = _data(layer)
     nd = len(layer.spatial)
     obj = getattr(fastconv, f"ConvTranspose{nd}d")(w, b, layer.stride, layer.padding,
                                                    groups=layer.groups)
     fn = getattr(fastconv, f"conv_transpose{nd}d")
-    return {
+    out = {
         "fastconv.layer": lambda: obj(x, threads=threads),
         "fastconv.func": lambda: fn(x, w, b, layer.stride, layer.padding, groups=layer.groups,
                                     threads=threads),
     }
+    t = torch_call(f"conv_transpose{nd}d", (x, w, b), threads, stride=layer.stride,
+                   padding=layer.padding, groups=layer.groups)
+    if t is not None:
+        out["torch"] = t
+    attrs = dict(kernel_shape=list(layer.kernel), strides=[layer.stride] * nd,
+                 pads=[layer.padding] * (2 * nd), group=layer.groups)
+    run = ort_session("ConvTranspose", [x.shape], [w, b], attrs, threads)
+    if run is not None:
+        out["onnxruntime"] = lambda: run(x)[0]
+    return out
 
 
-def _torch(layer: ConvTranspose, x, w, b, threads: int):
-    try:
-        import torch
-    except ImportError:
-        return {}
-    nd = len(layer.spatial)
-    fn = getattr(torch.nn.functional, f"conv_transpose{nd}d")
-    tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-
-    def call():
-        torch.set_num_threads(threads)
-        with torch.no_grad():
-            return fn(tx, tw, tb, stride=layer.stride, padding=layer.padding,
-                      groups=layer.groups).numpy()
-
-    return {"torch": call}
-
-
-def _ort_session(layer: ConvTranspose, w, b, threads: int):
-    """A one-node ONNX ConvTranspose model with its weights as initializers."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    nd = len(layer.spatial)
-    node = helper.make_node(
-        "ConvTranspose", ["x", "w", "b"], ["y"], strides=[layer.stride] * nd,
-        pads=[layer.padding] * (2 * nd), kernel_shape=list(layer.kernel), group=layer.groups)
-    graph = helper.make_graph(
-        [node], "convt",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(layer.input_shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT,
-                                       [layer.batch, layer.c_out] + [None] * nd)],
-        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    onnx.checker.check_model(model)
-    return ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
-
-
-def _onnxruntime(layer: ConvTranspose, x, w, b, threads: int):
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return {}
-    try:
-        from peers import ort_session  # the shared helper, when it exists
-    except ImportError:
-        ort_session = None
-    session = None
-    if ort_session is not None:
-        try:
-            session = ort_session("ConvTranspose", layer, w, b, threads=threads)
-        except TypeError:
-            session = None
-    if session is None:
-        session = _ort_session(layer, w, b, threads)
-    name = session.get_inputs()[0].name
-    return {"onnxruntime": lambda: session.run(None, {name: x})[0]}
-
-
-def measure(layer: ConvTranspose, threads: int, repeats: int = 15) -> dict[str, float]:
-    """Median seconds per call of every contender on ``layer`` with ``threads`` threads."""
-    x, w, b = _data(layer)
-    contenders = {**_fastconv(layer, x, w, b, threads), **_torch(layer, x, w, b, threads),
-                  **_onnxruntime(layer, x, w, b, threads)}
-    reference = contenders["fastconv.layer"]()
-    for name, fn in contenders.items():  # every contender must compute the same thing
+def _check(layer: ConvTranspose, fns: dict) -> None:
+    """Every contender must compute the same thing (else the timing means nothing)."""
+    reference = np.asarray(fns["fastconv.layer"]())
+    for name, fn in fns.items():
         got = np.asarray(fn())
         err = np.max(np.abs(got - reference)) / max(np.max(np.abs(reference)), 1e-30)
         if not err < 1e-4:
             raise AssertionError(f"{name} disagrees with fastconv on {layer.name}: {err:.2e}")
-    return interleaved(contenders, repeats=repeats, min_time=0.2)
 
 
-def table(repeats: int = 15) -> str:
-    """The benchmark table: ms, GFLOP/s and ratios to the peers, per case and thread count."""
-    head = (f"{'case':<18} {'thr':>3} {'layer ms':>9} {'func ms':>8} {'GFLOP/s':>8} "
-            f"{'torch ms':>9} {'ort ms':>8} {'func/torch':>10} {'layer/ort':>9}")
-    lines = [head, "-" * len(head)]
-    for layer in CONV_TRANSPOSE:
-        for threads in THREADS:
-            t = measure(layer, threads, repeats)
-            lay, fun = t["fastconv.layer"], t["fastconv.func"]
-            torch_t, ort_t = t.get("torch"), t.get("onnxruntime")
-            lines.append(
-                f"{layer.name:<18} {threads:>3} {lay * 1e3:>9.3f} {fun * 1e3:>8.3f} "
-                f"{layer.flops() / lay / 1e9:>8.1f} "
-                f"{torch_t * 1e3 if torch_t else float('nan'):>9.3f} "
-                f"{ort_t * 1e3 if ort_t else float('nan'):>8.3f} "
-                f"{torch_t / fun if torch_t else float('nan'):>9.2f}x "
-                f"{ort_t / lay if ort_t else float('nan'):>8.2f}x")
-    lines.append("ratios > 1: fastconv faster (targets: func/torch >= 1.5, layer/ort >= 1.2)")
-    return "\n".join(lines)
+def round_robin(fns: dict, rounds: int = 9, block: int = 4, min_time: float = 0.1,
+                stat: str = "median") -> dict:
+    """Seconds per call of each contender: after a warm-up round, ``rounds`` turns of ``block``
+    calls each (more rounds until the fastest has run ``min_time``), the first call of a block
+    dropped. ``stat``: ``"median"`` of every call, or ``"block-min"``, the median over the
+    turns of each turn's fastest call (a call preempted by another process for a scheduler
+    slice, 4-12 ms on a loaded machine, then counts only if every call of its turn was)."""
+    calls: dict = {name: [] for name in fns}
+    for fn in fns.values():  # warm-up round: first-touch allocations, peers' lazy set-up
+        for _ in range(block):
+            fn()
+    done = 0
+    while done < rounds or (min(sum(map(sum, t)) for t in calls.values()) < min_time
+                            and done < 10 * rounds):
+        names = list(fns)
+        names = names[done % len(names):] + names[:done % len(names)]
+        for name in names:
+            turn = []
+            for i in range(block):
+                start = time.perf_counter()
+                fns[name]()
+                if i:
+                    turn.append(time.perf_counter() - start)
+            calls[name].append(turn)
+        done += 1
+    if stat == "block-min":
+        return {name: statistics.median(min(t) for t in turns) for name, turns in calls.items()}
+    return {name: statistics.median(x for t in turns for x in t) for name, turns in calls.items()}
+
+
+def measure(layer: ConvTranspose, threads: int, rounds: int = 9, stat: str = "median") -> dict:
+    fns = contenders(layer, threads)
+    _check(layer, fns)
+    return round_robin(fns, rounds, stat=stat)
+
+
+def _row(layer: ConvTranspose, threads: int, t: dict) -> str:
+    lay, fun = t["fastconv.layer"], t["fastconv.func"]
+    torch_t, ort_t = t.get("torch"), t.get("onnxruntime")
+    nan = float("nan")
+    nd = len(layer.spatial)
+    algo = getattr(fastconv, f"ConvTranspose{nd}d")(
+        np.zeros(layer.weight_shape, np.float32), None, layer.stride, layer.padding,
+        groups=layer.groups).algorithm_for(layer.input_shape)
+    return (f"{layer.name:<17} {threads:>3} {algo:>5} {lay * 1e3:>9.3f} {fun * 1e3:>8.3f} "
+            f"{layer.flops() / lay / 1e9:>8.1f} {torch_t * 1e3 if torch_t else nan:>9.3f} "
+            f"{ort_t * 1e3 if ort_t else nan:>8.3f} {torch_t / fun if torch_t else nan:>9.2f}x "
+            f"{ort_t / lay if ort_t else nan:>8.2f}x")
+
+
+HEADER = (f"{'case':<17} {'thr':>3} {'algo':>5} {'layer ms':>9} {'func ms':>8} {'GFLOP/s':>8} "
+          f"{'torch ms':>9} {'ort ms':>8} {'torch/func':>10} {'ort/layer':>9}")
+
+
+def table(layers=CONV_TRANSPOSE, threads_list=THREADS, rounds: int = 9,
+          stat: str = "median") -> None:
+    """Prints issue 7's table, one row per case and thread count, as it is measured."""
+    print(f"fastconv {fastconv.__version__} isa={fastconv.config()['isa']} | torch "
+          f"{torch_version()} | onnxruntime {ort_version()} | OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')} | times: {stat}")
+    print(HEADER)
+    print("-" * len(HEADER))
+    for layer in layers:
+        for threads in threads_list:
+            print(_row(layer, threads, measure(layer, threads, rounds, stat)), flush=True)
+    print("GFLOP/s of the layer object; ratios > 1: fastconv faster "
+          "(targets: torch/func >= 1.5, ort/layer >= 1.2)")
 
 
 # ---- pytest-benchmark (fastconv only; the peers are compared in the table) ----
@@ -152,21 +156,30 @@ except ImportError:  # standalone use without pytest
 
 if pytest is not None:
     @pytest.mark.parametrize("threads", THREADS)
+    @pytest.mark.parametrize("who", ("fastconv.layer", "fastconv.func"))
     @pytest.mark.parametrize("layer", CONV_TRANSPOSE, ids=lambda c: c.name)
-    def test_conv_transpose_layer(benchmark, layer, threads):
-        x, w, b = _data(layer)
-        call = _fastconv(layer, x, w, b, threads)["fastconv.layer"]
-        benchmark.extra_info["gflops"] = layer.flops() / 1e9
+    def test_conv_transpose(benchmark, layer, who, threads):
+        call = contenders(layer, threads)[who]
+        benchmark.extra_info.update(layer=layer.name, threads=threads, flops=layer.flops())
         benchmark(call)
 
-    @pytest.mark.parametrize("threads", THREADS)
-    @pytest.mark.parametrize("layer", CONV_TRANSPOSE, ids=lambda c: c.name)
-    def test_conv_transpose_functional(benchmark, layer, threads):
-        x, w, b = _data(layer)
-        call = _fastconv(layer, x, w, b, threads)["fastconv.func"]
-        benchmark.extra_info["gflops"] = layer.flops() / 1e9
-        benchmark(call)
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description="fastconv transposed convolution vs PyTorch and ONNX Runtime (issue 7).")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--layers", default="", help="comma-separated case names (default: all)")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--stat", choices=("median", "block-min"), default="median",
+                        help="median of all calls, or median of each turn's fastest call")
+    args = parser.parse_args(argv)
+    # Read by each libgomp (fastconv's, PyTorch's) when it loads: after this line.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    names = [n for n in args.layers.split(",") if n]
+    layers = [layer for layer in CONV_TRANSPOSE if not names or layer.name in names]
+    table(layers, [int(t) for t in args.threads.split(",")], args.rounds, args.stat)
+    return 0
 
 
 if __name__ == "__main__":
-    print(table())
+    sys.exit(main())

@@ -34,6 +34,9 @@ CASES = {
     "2d.pairs": _case(2, 2, 5, 4, (7, 8), (3, 3), padding=((0, 2), (3, 1))),
     "2d.per_dim": _case(2, 1, 3, 3, (6, 9), (3, 5), padding=(1, 2), dilation=(1, 2)),
     "2d.kernel_gt_input": _case(2, 1, 3, 4, (3, 2), (5, 5), padding=2),
+    # 117 taps x 2-wide output rows: more (tap, run) pairs per GEMM panel than the im2col
+    # callback tabulates, so it computes them per k
+    "2d.big_kernel_narrow": _case(2, 1, 2, 3, (16, 2), (9, 13), padding=(4, 6)),
     "2d.groups": _case(2, 2, 12, 18, (9, 7), (3, 3), groups=3, padding=1),
     "2d.depthwise": _case(2, 2, 17, 17, (12, 21), (3, 3), groups=17, padding=1),
     "2d.depthwise_x3.s2": _case(2, 1, 5, 15, (13, 14), (5, 5), groups=5, stride=2, padding=2),
@@ -330,3 +333,37 @@ def test_cached_plans_do_not_skip_validation():
     for name in _dispatch.available_isas():
         with _dispatch.use_isa(name):
             assert_close(layer(x, threads=2), ref_conv(x, w, padding=1), np.float32)
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+def test_direct_stride1_bands(isa, threads):
+    # 64 channels x 130-wide padded rows: the stride-1 direct kernel stages a few rows per band,
+    # so 21 output rows take several bands; tiles cross row ends; 12 output channels leave a
+    # partial register block; dilation 2 in H widens the band's staged rows
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 64, 21, 127)).astype(np.float32)
+    w = rng.standard_normal((12, 64, 3, 4)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    kw = dict(padding=((2, 1), (1, 2)), dilation=(2, 1))
+    y = fastconv.conv2d(x, w, b, algorithm="direct", threads=threads, **kw)
+    assert_close(y, ref_conv(x, w, b, **kw), np.float32)
+
+
+def test_functional_auto_skips_winograd_when_the_weight_transform_does_not_pay():
+    # layer objects transform the weight once; a functional call on every call, so on small
+    # outputs "auto" keeps it to direct/im2col (fastconv._winograd_plan.auto_tile)
+    from fastconv import _algorithms
+
+    w = np.ones((64, 64, 3, 3), np.float32)
+    small = fastconv.Conv2d(w, padding=1)
+    assert small.algorithm_for((1, 64, 7, 7)).startswith("winograd")
+    small_problem = _algorithms.Problem(1, 64, 64, 1, (7, 7), (3, 3), (1, 1), (1, 1),
+                                        ((1, 1), (1, 1)), (7, 7))
+    assert not _algorithms.choose("auto", small_problem, weights_prepared=False).startswith(
+        "winograd")
+    big_problem = _algorithms.Problem(1, 64, 64, 1, (56, 56), (3, 3), (1, 1), (1, 1),
+                                      ((1, 1), (1, 1)), (56, 56))
+    assert _algorithms.choose("auto", big_problem, weights_prepared=False).startswith(
+        "winograd")
+    x = np.random.default_rng(9).standard_normal((1, 64, 7, 7)).astype(np.float32)
+    assert_close(fastconv.conv2d(x, w, padding=1), ref_conv(x, w, padding=1), np.float32)

@@ -6,7 +6,7 @@ import pytest
 from reference import assert_close, ref_conv, ref_conv_transpose, ref_resolve_padding
 
 import fastconv
-from fastconv.conv_transpose import choose_algorithm
+from fastconv.conv_transpose import choose_algorithm, taps_meet
 
 ALGORITHMS = ("gemm", "phase")
 DTYPES = (np.float32, np.float64)
@@ -153,6 +153,22 @@ def test_adjoint_of_convolution(case, algorithm):
     np.testing.assert_array_equal(ty2, ty)
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if not isinstance(c[4], str)], ids=_case_id)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_adjoint_over_the_reference_sweep(case, algorithm):
+    """<conv_transpose(x, w), z> == <x, conv(z, w)> for every case of the reference sweep
+    (output_padding included: conv's extra outputs, if any, lie outside x and are cropped)."""
+    nd, sp, k, s, p, op, g, d, ci, co = case
+    x, w, _ = _data(case, np.float64, batch=2, bias=False, seed=7)
+    y = _fn(nd)(x, w, None, s, p, op, g, d, algorithm=algorithm, threads=2)
+    z = np.random.default_rng(8).standard_normal(y.shape)
+    cz = _forward_conv(z, w, s, p, d, g)
+    cz = cz[(Ellipsis, *(slice(0, n) for n in sp))]
+    assert cz.shape == x.shape
+    lhs, rhs = np.vdot(y, z), np.vdot(x, cz)
+    assert abs(lhs - rhs) <= 1e-12 * np.vdot(np.abs(y), np.abs(z)), (lhs, rhs)
+
+
 def test_same_padding_output_is_input_times_stride():
     x = np.random.default_rng(2).standard_normal((1, 2, 5, 7))
     w = np.random.default_rng(3).standard_normal((2, 3, 4, 3))
@@ -297,7 +313,7 @@ def test_layer_matches_functional_and_copies_weight(algorithm):
     assert layer(x, threads=2, out=out) is out
     np.testing.assert_array_equal(out, expected)
     chosen = layer.algorithm_for(x.shape)
-    assert chosen == (choose_algorithm((4, 4), (2, 2), (1, 1)) if algorithm == "auto"
+    assert chosen == (choose_algorithm(5, 3, 1, (4, 4), (2, 2), (1, 1)) if algorithm == "auto"
                       else algorithm)
     assert chosen in ALGORITHMS
     assert layer.flops(x.shape) == 2 * 2 * 5 * 3 * 16 * 7 * 5
@@ -315,7 +331,48 @@ def test_layers_of_every_rank():
 
 
 def test_auto_rule():
-    """The measured rule (see choose_algorithm): GEMM + col2im everywhere."""
-    for k, st, d in (((4, 4), (2, 2), (1, 1)), ((2, 2, 2), (2, 2, 2), (1, 1, 1)),
-                     ((3, 3), (1, 1), (1, 1)), ((4,), (2,), (2,))):
-        assert choose_algorithm(k, st, d) == "gemm"
+    """The measured rule (see choose_algorithm): phase when taps meet and C_out >> C_in."""
+    assert taps_meet((3,), (2,), (1,)) and taps_meet((2,), (2,), (2,))
+    assert not taps_meet((2, 2), (2, 2), (1, 1)) and not taps_meet((1,), (3,), (1,))
+    cases = [
+        ((256, 128, 1, (4, 4), (2, 2), (1, 1)), "gemm"),  # the issue's dcgan
+        ((64, 32, 1, (2, 2, 2), (2, 2, 2), (1, 1, 1)), "gemm"),  # kernel == stride
+        ((16, 128, 1, (4, 4), (2, 2), (1, 1)), "phase"),
+        ((16, 64, 1, (3, 3), (1, 1), (1, 1)), "phase"),  # stride 1: one phase
+        ((16, 63, 1, (3,), (2,), (1,)), "gemm"),  # just under the ratio
+        ((16, 128, 1, (2, 2), (2, 2), (1, 1)), "gemm"),  # many outputs, but no taps meet
+        ((32, 512, 4, (4,), (2,), (1,)), "phase"),  # per group: 8 -> 128
+        ((4, 64, 1, (66,), (2,), (1,)), "gemm"),  # beyond the phase kernel limit
+    ]
+    for args, expected in cases:
+        assert choose_algorithm(*args) == expected, args
+    layer = fastconv.ConvTranspose2d(np.zeros((4, 64, 3, 3), np.float32), stride=2)
+    assert layer.algorithm_for((1, 4, 5, 5)) == "phase"
+    y = layer(np.ones((1, 4, 5, 5), np.float32))
+    assert_close(y, ref_conv_transpose(np.ones((1, 4, 5, 5)), np.zeros((4, 64, 3, 3)), None, 2))
+
+
+# Shapes with several work units per call: channel blocks when taps meet, input-row chunks
+# when they do not (kernel == stride), and several row chunks per phase.
+UNIT_CASES = [
+    (2, (20, 20), (4, 4), 2, 1, 0, 1, 1, 5, 70),
+    (2, (40, 64), (2, 2), 2, 0, 0, 1, 1, 3, 40),
+    (3, (6, 10, 12), (2, 2, 2), 2, 0, 0, 2, 1, 4, 36),
+    (1, (700,), (3,), 2, 1, 1, 1, 1, 6, 90),
+    (2, (150, 170), (3, 3), 2, 1, 1, 1, 1, 2, 3),  # large planes: GEMM over row chunks
+]
+
+
+@pytest.mark.parametrize("case", UNIT_CASES, ids=_case_id)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_work_units_and_weight_packing(isa, case, algorithm):
+    """Many work units on 2 threads; a functional call (the weight packed by each unit) gives
+    bit for bit what the layer (packed once) gives, on every ISA (each has its own panel
+    height)."""
+    nd, sp, k, s, p, op, g, d, ci, co = case
+    x, w, b = _data(case, np.float32, batch=2)
+    y = _fn(nd)(x, w, b, s, p, op, g, d, algorithm=algorithm, threads=2)
+    assert_close(y, ref_conv_transpose(x, w, b, s, p, op, g, d))
+    layer = getattr(fastconv, f"ConvTranspose{nd}d")(w, b, s, p, op, g, d, algorithm=algorithm)
+    np.testing.assert_array_equal(layer(x, threads=2), y)
+    np.testing.assert_array_equal(layer(x, threads=1), y)

@@ -91,17 +91,19 @@ def test_winograd_is_2d_only(conv, w_shape):
         conv(x, np.ones(w_shape, np.float32), algorithm="winograd")
 
 
-@pytest.mark.parametrize("shape, c, expected", [
-    ((1, 64, 56, 56), 64, "winograd_f4"),
-    ((1, 256, 14, 14), 256, "winograd_f2"),
-    ((1, 512, 7, 7), 512, "winograd_f2"),
-    ((8, 16, 32, 32), 16, "winograd_f4"),
+@pytest.mark.parametrize("shape, c, auto, explicit", [
+    ((1, 64, 56, 56), 64, "winograd_f4", "winograd_f4"),
+    ((1, 256, 14, 14), 256, "winograd_f2", "winograd_f2"),   # 16 tiles of 4x4: too few
+    ((1, 512, 7, 7), 512, "winograd_f2", "winograd_f2"),
+    ((8, 32, 8, 8), 32, "winograd_f4", "winograd_f4"),       # 8 x 2 x 2 = 32 tiles of 4x4
+    ((1, 32, 16, 16), 32, None, "winograd_f2"),              # F2 needs 64 channels in "auto"
+    ((1, 16, 56, 56), 16, None, "winograd_f4"),              # direct wins at 16 channels
 ])
-def test_auto_picks_winograd_tile_within_the_accuracy_policy(shape, c, expected):
-    layer = fastconv.Conv2d(np.zeros((c, c, 3, 3), np.float32), padding=1)
-    assert layer.algorithm_for(shape) == expected
-    assert fastconv.Conv2d(np.zeros((c, c, 3, 3), np.float32), padding=1,
-                           algorithm="winograd").algorithm_for(shape) == expected
+def test_auto_and_winograd_pick_tiles_within_the_accuracy_policy(shape, c, auto, explicit):
+    w = np.zeros((c, c, 3, 3), np.float32)
+    chosen = fastconv.Conv2d(w, padding=1).algorithm_for(shape)
+    assert chosen == auto if auto else chosen in ("direct", "im2col")
+    assert fastconv.Conv2d(w, padding=1, algorithm="winograd").algorithm_for(shape) == explicit
 
 
 @pytest.mark.parametrize("w_shape, kwargs", [

@@ -45,6 +45,14 @@ WINDOWS = [
     ((6, 7, 40), 2, 2, 0, 1, False),
     ((5, 9, 35), (3, 2, 3), (2, 1, 2), (1, 0, 1), 1, True),
     ((5, 8, 33), 2, (1, 2, 3), "same", (2, 1, 1), False),
+    # pads beyond half the kernel (ONNX; PyTorch refuses them)
+    ((9, 38), 3, 2, 2, 1, True),
+    ((30,), 4, 3, 3, 1, True),
+    # narrow rows (the flat kernel-2 path): odd sizes, H padding only, ceil overhang in W
+    ((9, 14), 2, 2, 0, 1, False),
+    ((7, 29), 2, 2, 0, 1, True),
+    ((9, 40), 2, 2, ((1, 0), (0, 0)), 1, True),
+    ((5, 7, 22), 2, 2, 0, 1, False),
 ]
 
 
@@ -94,6 +102,44 @@ def test_avg_pool_matches_reference(isa, threads, dtype, case):
         assert_close(y, ref_avg_pool(x, k, s, p, d, ceil, include), dtype)
     y = _fn("avg", len(shape))(x, k, s, p, d, ceil, divisor_override=3, threads=threads)
     assert_close(y, ref_avg_pool(x, k, s, p, d, ceil, divisor_override=3), dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("shape", [(6, 10), (5, 14), (4, 3, 58)])
+def test_many_small_planes_match_reference(isa, threads, kind, shape):
+    # blocks of output rows that span planes, a partial last block, chunks split mid-plane
+    x = _input(shape, np.float32, batch=(3, 37))
+    fn = _fn(kind, len(shape))
+    ref = (ref_max_pool if kind == "max" else ref_avg_pool)(x, 2)
+    assert_close(fn(x, 2, threads=threads), ref, np.float32)
+    assert_close(fn(x[:, :, ::-1], 2, threads=threads),
+                 (ref_max_pool if kind == "max" else ref_avg_pool)(x[:, :, ::-1], 2), np.float32)
+
+
+@pytest.mark.parametrize("dtype", (*FLOATS, np.int16))
+@pytest.mark.parametrize("shape,k,s,p,d,ceil", [
+    ((1,), 2, 1, 2, 3, False),       # every tap of every window falls outside the input
+    ((1,), 2, 1, 2, 3, True),
+    ((2,), 3, 2, 4, 2, True),
+    ((1, 9), (2, 3), (1, 2), (2, 1), (3, 1), False),
+])
+def test_windows_without_real_elements_match_reference(isa, dtype, shape, k, s, p, d, ceil):
+    # a dilated window can skip the whole input: max -inf (integers: the minimum) and index -1,
+    # average 0 counting padding or NaN (0 / 0) without, Lp 0
+    x = _input(shape, dtype)
+    spatial = len(shape)
+    y, idx = _fn("max", spatial)(x, k, s, p, d, ceil, return_indices=True)
+    ref, ref_idx = ref_max_pool(x, k, s, p, d, ceil, return_indices=True)
+    np.testing.assert_array_equal(y, ref)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(_fn("max", spatial)(x, k, s, p, d, ceil), ref)
+    if dtype in FLOATS:
+        for include in (True, False):
+            assert_close(_fn("avg", spatial)(x, k, s, p, d, ceil, include),
+                         ref_avg_pool(x, k, s, p, d, ceil, include), dtype)
+        assert_close(_fn("lp", spatial)(x, 2, k, s, p, d, ceil),
+                     ref_lp_pool(x, 2, k, s, p, d, ceil), dtype)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -297,6 +343,97 @@ def test_dtype_promotion(name):
     assert call(x.astype(np.int32)).dtype == (np.int32 if keeps_int else np.float64)
     with pytest.raises(TypeError):
         call(x.astype(np.complex64))
+
+
+RANK_CALLS = {
+    "max_pool1d": (1, lambda x, **kw: fastconv.max_pool1d(x, 3, 2, 1, ceil_mode=True, **kw)),
+    "max_pool3d": (3, lambda x, **kw: fastconv.max_pool3d(x, 2, **kw)),
+    "max_pool3d_indices": (3, lambda x, **kw: fastconv.max_pool3d(x, 2, return_indices=True,
+                                                                  **kw)),
+    "avg_pool1d": (1, lambda x, **kw: fastconv.avg_pool1d(x, 4, 3, 3, 2, **kw)),
+    "avg_pool3d": (3, lambda x, **kw: fastconv.avg_pool3d(x, 3, 2, 1, count_include_pad=False,
+                                                          **kw)),
+    "lp_pool1d": (1, lambda x, **kw: fastconv.lp_pool1d(x, 3, 3, 2, **kw)),
+    "lp_pool3d": (3, lambda x, **kw: fastconv.lp_pool3d(x, math.inf, 2, **kw)),
+    "adaptive_avg_pool1d": (1, lambda x, **kw: fastconv.adaptive_avg_pool1d(x, 6, **kw)),
+    "adaptive_max_pool3d": (3, lambda x, **kw: fastconv.adaptive_max_pool3d(x, (2, None, 3),
+                                                                            True, **kw)),
+    "max_unpool1d": (1, lambda x, **kw: fastconv.max_unpool1d(
+        x, np.broadcast_to(2 * np.arange(x.shape[-1]) + 1, x.shape), 2, **kw)),
+    "max_unpool3d": (3, lambda x, **kw: fastconv.max_unpool3d(
+        x, np.broadcast_to(np.arange(math.prod(x.shape[-3:])).reshape(x.shape[-3:]), x.shape),
+        2, **kw)),
+}
+
+
+@pytest.mark.parametrize("name", RANK_CALLS)
+def test_other_ranks_unbatched_out_and_noncontiguous(name):
+    spatial, call = RANK_CALLS[name]
+    x = _input({1: (40,), 3: (4, 6, 40)}[spatial], np.float64, batch=(2, 6))[:, ::2, ..., ::-2]
+    assert not x.flags.c_contiguous
+    expected = call(np.ascontiguousarray(x))
+    got = call(x)
+    for g, e in zip(got if isinstance(got, tuple) else (got,),
+                    expected if isinstance(expected, tuple) else (expected,)):
+        np.testing.assert_array_equal(g, e)
+    one = call(x[1])
+    for g, e in zip(one if isinstance(one, tuple) else (one,),
+                    expected if isinstance(expected, tuple) else (expected,)):
+        np.testing.assert_array_equal(g, e[1])
+    values = expected[0] if isinstance(expected, tuple) else expected
+    out = np.empty_like(values)
+    result = call(x, out=out, threads=2)
+    assert (result[0] if isinstance(result, tuple) else result) is out
+    np.testing.assert_array_equal(out, values)
+    with pytest.raises(ValueError, match="out"):
+        call(x, out=np.empty(values.shape[:-1] + (values.shape[-1] + 1,)))
+
+
+@pytest.mark.parametrize("name", ["global_avg_pool", "global_max_pool"])
+def test_global_pools_out_noncontiguous_and_empty_batch(name):
+    fn = getattr(fastconv, name)
+    x = _input((6, 9), np.float32, batch=(2, 8))[:, ::2, ::-1]
+    expected = fn(np.ascontiguousarray(x))
+    np.testing.assert_array_equal(fn(x), expected)
+    out = np.empty_like(expected)
+    assert fn(x, out=out, threads=2) is out
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError, match="out"):
+        fn(x, out=np.empty((2, 4, 1), np.float32))
+    assert fn(np.empty((0, 3, 4, 4), np.float32)).shape == (0, 3, 1, 1)
+
+
+def test_threads_keyword_is_checked_and_minus_one_means_every_cpu():
+    x = _input((8, 40), np.float32)
+    np.testing.assert_array_equal(fastconv.max_pool2d(x, 2, threads=-1), fastconv.max_pool2d(x, 2))
+    with pytest.raises(ValueError, match="threads"):
+        fastconv.avg_pool2d(x, 2, threads=0)
+    with pytest.raises(TypeError, match="threads"):
+        fastconv.global_avg_pool(x, threads=1.5)
+
+
+def test_concurrent_callers_and_a_forked_child_get_right_answers():
+    # the thread team serves one call at a time; a concurrent caller runs alone, and a child
+    # process made by fork() (no worker threads) starts its own team
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+    x = _input((64, 70), np.float32, batch=(4, 16))
+    expected = ref_max_pool(x, 3, 2, 1)
+    # more threads than CPUs, then fewer again: workers started for the wider call stay out
+    # of the narrower one (each participant has its own scratch)
+    for threads in (5, 2, 3, 1, 2):
+        assert_close(fastconv.max_pool2d(x, 3, 2, 1, threads=threads), expected, np.float32)
+        assert_close(fastconv.avg_pool2d(x, 3, 2, 1, threads=threads), ref_avg_pool(x, 3, 2, 1),
+                     np.float32)
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda _: fastconv.max_pool2d(x, 3, 2, 1, threads=2), range(16)))
+    for y in results:
+        assert_close(y, expected, np.float32)
+    if "fork" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as child:
+            y = child.apply_async(fastconv.max_pool2d, (x, 3, 2, 1), {"threads": 2}).get(60)
+        assert_close(y, expected, np.float32)
 
 
 def test_big_endian_and_empty_batch():

@@ -124,6 +124,28 @@ def test_auto_policy_admits_f2_and_f4_only():
     assert admitted == [2, 4]
 
 
+@pytest.mark.parametrize(("args", "tile"), [
+    ((1, (56, 56), 64, 64), 4),        # resnet18.conv2
+    ((1, (28, 28), 128, 128), 4),      # resnet18.conv3: 49 tiles
+    ((1, (14, 14), 256, 256), 2),      # resnet18.conv4: 16 tiles of 4x4
+    ((1, (7, 7), 512, 512), 2),        # resnet18.conv5
+    ((8, (7, 7), 512, 512), 4),        # batch 8 fills the micro-panels
+    ((1, (56, 56), 16, 16), None),     # too few channels: direct wins
+    ((1, (14, 14), 32, 32), None),     # F2 regime needs 64 channels
+    ((1, (56, 56), 64, 16), None),     # the smaller side counts
+])
+def test_auto_tile_table(args, tile):
+    assert wp.auto_tile(*args) == tile
+    if tile is not None:
+        assert wp.ERROR_BOUND["float32"][tile] <= wp.AUTO_FLOAT32_BOUND
+
+
+def test_auto_tile_per_call_weights_needs_tiles():
+    assert wp.auto_tile(1, (7, 7), 512, 512, per_call_weights=True) is None
+    assert wp.auto_tile(1, (14, 14), 256, 256, per_call_weights=True) == 2  # 49 2x2 tiles
+    assert wp.explicit_tile(1, (14, 14)) == 2 and wp.explicit_tile(2, (28, 28)) == 4
+
+
 def _tiles_holding(shape_out, tile, pads, positions):
     """Mask of outputs in the m x m tiles whose alpha x alpha input window holds a position."""
     mask = np.zeros(shape_out, bool)
@@ -199,6 +221,8 @@ def test_prepare_weights_rejects_bad_arguments():
         wp.prepare_weights(np.ones((4, 4, 3, 3)), 3, np.float32)
     with pytest.raises(ValueError, match=r"w must have shape.*\(4, 4, 5, 5\)"):
         wp.prepare_weights(np.ones((4, 4, 5, 5)), 2, np.float32)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got float16"):
+        wp.prepare_weights(np.ones((4, 4, 3, 3)), 2, np.float16)
 
 
 def test_prepared_weights_are_per_isa_and_read_only():

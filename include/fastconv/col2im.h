@@ -8,22 +8,34 @@
  * includes the padding after and output_padding) and a preallocated output. The only failure
  * is allocation (return FC_CONVT_NOMEM).
  *
+ * Both algorithms run in ONE parallel region per call: work units (about 4 per thread, handed
+ * out dynamically) write disjoint outputs and call the shared packed GEMM (fastconv/gemm.h)
+ * single-threaded, so the only synchronisation is the region's end (a thread descheduled on a
+ * shared machine costs at most one unit). The weight comes either prepared (packed GEMM A,
+ * fc_convt_prepare_<t>: layer objects) or raw (prepared == NULL: each unit packs the rows it
+ * needs, in parallel and in cache: functional calls).
+ *
  * Algorithms
  * - FC_CONVT_GEMM (GEMM + col2im): per group, cols = W^T (C_out/g * taps x C_in/g) times
- *   X (C_in/g x input pixels) through the shared packed GEMM (fastconv/gemm.h; W^T is packed
- *   once, X is read by the strided pack callback), for a block of output channels at a time
- *   (about 8 MiB of columns, at least one channel: scratch is bounded by the block, not by the
- *   layer). col2im then runs in parallel over the block's channels: each channel is summed in
- *   a phase-major plane of its full output (every tap adds contiguous runs) and written once,
- *   cropped, interleaved and with its bias (scratch: one output-sized plane per thread); when
- *   no two taps meet (kernel == stride, dilation 1) col2im is a plain store with the bias.
+ *   X (C_in/g x input pixels). A unit is (batch, group, block of output channels): its GEMM
+ *   (up to MC rows, so B is packed just in time into L1) covers one chunk of input rows at a
+ *   time (about 512 KiB of columns, L2-resident), each followed by col2im of the block's
+ *   channels. When taps meet, each channel is summed over the chunks in a phase-major plane of
+ *   its full output (every tap adds contiguous runs) and written once, cropped, interleaved and
+ *   with its bias. When no two taps meet (kernel == stride, dilation 1) col2im is a plain store
+ *   with the bias (an interleave for kernel == stride along W) and the chunks are units too.
+ *   Scratch per thread: the column block (about 512 KiB; at least MR rows x one input row),
+ *   one phase-major plane per channel of the block when taps meet (the block shrinks to one
+ *   channel when planes are large), the unit's packed A rows if not prepared.
  * - FC_CONVT_PHASE (stride-phase decomposition): output position o with (o + pad) % s == r
  *   only receives the kernel taps k with (k * d) % s == r, from input q - (k*d - r) / s where
  *   o + pad = q*s + r. So each of the prod(s) phases is an ordinary small convolution of the
- *   input with the sub-kernel of those taps: an im2col GEMM with no inserted zeros, whose
- *   result is written to that phase's strided output positions. The input is packed straight
- *   into the GEMM's B panels by a callback (no im2col matrix); scratch per thread is the GEMM
- *   result of one work unit (about 256 KiB, at least one row of the phase grid).
+ *   input with the sub-kernel of those taps: a GEMM (C_out/g x the phase's outputs, K = taps x
+ *   C_in/g) with no inserted zeros, whose B is packed straight from the input by a callback (no
+ *   im2col matrix) and whose result (bias fused) goes to that phase's strided outputs. A unit is
+ *   (batch, group, phase, chunk of phase rows). Scratch per thread: the unit's GEMM result
+ *   (about 256 KiB, at least one phase row), plus the phase's gathered and packed A if not
+ *   prepared.
  */
 #ifndef FASTCONV_COL2IM_H
 #define FASTCONV_COL2IM_H
@@ -76,10 +88,13 @@ int fc_convt_prepare_f64(int isa, int algorithm, const fc_convt_geometry *g,
                          const double *weight, double *prepared);
 
 /* y (batch, c_out, out...) = conv_transpose(x (batch, c_in, in...)) + bias (may be NULL), with
- * the weight prepared for the same isa and algorithm; nthreads is used as given. */
+ * the weight prepared for the same isa and algorithm, or, with prepared == NULL, the raw weight
+ * (C_in, C_out/groups, kD, kH, kW); nthreads is used as given. */
 int fc_convt_run_f32(int isa, int algorithm, const fc_convt_geometry *g, const float *x,
-                     const float *prepared, const float *bias, float *y, int nthreads);
+                     const float *prepared, const float *weight, const float *bias, float *y,
+                     int nthreads);
 int fc_convt_run_f64(int isa, int algorithm, const fc_convt_geometry *g, const double *x,
-                     const double *prepared, const double *bias, double *y, int nthreads);
+                     const double *prepared, const double *weight, const double *bias,
+                     double *y, int nthreads);
 
 #endif

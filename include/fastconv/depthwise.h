@@ -14,9 +14,9 @@
  * TWV vectors of output columns accumulate in registers over the remaining taps (FMA with a
  * broadcast weight), starting from the bias, and are stored once.
  *
- * Template: included by _isa/conv_<isa>.c once per dtype with FC_T, FC_DT, FC_ISA_NAME and
- * FC_VEC_BYTES defined. Vectors are GCC/clang vector extensions, so each translation unit's
- * -m flags pick the instructions (the ISA's full width).
+ * Template: included by _isa/conv_<isa>.c once per dtype with FC_T, FC_T_BYTES, FC_DT,
+ * FC_ISA_NAME and FC_VEC_BYTES defined. Vectors are GCC/clang vector extensions, so each
+ * translation unit's -m flags pick the instructions (the ISA's full width).
  */
 #include <string.h>
 
@@ -32,6 +32,18 @@
 
 typedef FC_T FC_VEC __attribute__((vector_size(FC_VEC_BYTES)));
 typedef FC_T FC_VECU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T)), may_alias));
+
+/* The even lanes of a, then of b (stride-2 deinterleave). */
+#if FC_VEC_BYTES / FC_T_BYTES == 2
+#define FC_EVEN_LANES(a, b) __builtin_shufflevector(a, b, 0, 2)
+#elif FC_VEC_BYTES / FC_T_BYTES == 4
+#define FC_EVEN_LANES(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#elif FC_VEC_BYTES / FC_T_BYTES == 8
+#define FC_EVEN_LANES(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#elif FC_VEC_BYTES / FC_T_BYTES == 16
+#define FC_EVEN_LANES(a, b) \
+    __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#endif
 
 /* Vectors of output columns per register tile: 8 independent FMA chains hide the FMA latency
  * (each tap adds into every accumulator once). */
@@ -67,7 +79,8 @@ FC_INLINE void FC_LOCAL(dw_tile)(const int twv, ptrdiff_t nrows, const FC_T *con
         for (int v = 0; v < full; v++) *(FC_VECU *)(yr + ow0 + v * FC_L) = acc[v];
         FC_T tmp[FC_L];
         *(FC_VECU *)tmp = acc[full < twv ? full : twv - 1];
-        for (ptrdiff_t i = (ptrdiff_t)full * FC_L; i < valid; i++) yr[ow0 + i] = tmp[i - full * FC_L];
+        for (ptrdiff_t i = (ptrdiff_t)full * FC_L; i < valid; i++)
+            yr[ow0 + i] = tmp[i - full * FC_L];
     }
 }
 
@@ -96,6 +109,79 @@ static void FC_LOCAL(dw_row)(ptrdiff_t nrows, const FC_T *const *rowp, const FC_
 #undef FC_DW_TILE
 }
 
+#if FC_VEC_BYTES >= 64
+/* Two output rows at once (32 vector registers hold both tiles): input rows shared by both
+ * are loaded once, which matters because most loads straddle cache lines (tap kw at column
+ * ow0 + kw). Row r serves the first output row with weights wa[r], the second with wb[r]
+ * (either may be NULL: that row is outside the output row's kernel window). */
+#define FC_DW_PAIR 1
+FC_INLINE void FC_LOCAL(dw_tile2)(const int twv, ptrdiff_t nrows, const FC_T *const *rowp,
+                                  const FC_T *const *wa, const FC_T *const *wb,
+                                  ptrdiff_t kw_n, const ptrdiff_t *kw_off, ptrdiff_t ow0,
+                                  ptrdiff_t valid, FC_T add, FC_T *ya, FC_T *yb)
+{
+    FC_VEC acc_a[FC_DW_TWV], acc_b[FC_DW_TWV];
+    for (int v = 0; v < twv; v++) acc_a[v] = acc_b[v] = add - (FC_VEC){0};
+    for (ptrdiff_t r = 0; r < nrows; r++) {
+        const FC_T *xr = rowp[r] + ow0;
+        const FC_T *wra = wa[r], *wrb = wb[r];
+        for (ptrdiff_t kw = 0; kw < kw_n; kw++) {
+            const FC_T *xp = xr + kw_off[kw];
+            FC_VEC xv[FC_DW_TWV];
+            for (int v = 0; v < twv; v++) xv[v] = *(const FC_VECU *)(xp + v * FC_L);
+            if (wra) {
+                const FC_VEC w = wra[kw] - (FC_VEC){0};
+                for (int v = 0; v < twv; v++) acc_a[v] += w * xv[v];
+            }
+            if (wrb) {
+                const FC_VEC w = wrb[kw] - (FC_VEC){0};
+                for (int v = 0; v < twv; v++) acc_b[v] += w * xv[v];
+            }
+        }
+    }
+    FC_T *ys[2] = {ya, yb};
+    for (int k = 0; k < 2; k++) {
+        FC_VEC *acc = k ? acc_b : acc_a;
+        FC_T *yr = ys[k];
+        if (valid == (ptrdiff_t)twv * FC_L) {
+            for (int v = 0; v < twv; v++) *(FC_VECU *)(yr + ow0 + v * FC_L) = acc[v];
+        } else {
+            int full = (int)(valid / FC_L);
+            for (int v = 0; v < full; v++) *(FC_VECU *)(yr + ow0 + v * FC_L) = acc[v];
+            FC_T tmp[FC_L];
+            *(FC_VECU *)tmp = acc[full < twv ? full : twv - 1];
+            for (ptrdiff_t i = (ptrdiff_t)full * FC_L; i < valid; i++)
+                yr[ow0 + i] = tmp[i - full * FC_L];
+        }
+    }
+}
+
+static void FC_LOCAL(dw_row2)(ptrdiff_t nrows, const FC_T *const *rowp, const FC_T *const *wa,
+                              const FC_T *const *wb, ptrdiff_t kw_n, const ptrdiff_t *kw_off,
+                              ptrdiff_t ow, FC_T add, FC_T *ya, FC_T *yb)
+{
+#define FC_DW_TILE2(TWV, VALID) \
+    FC_LOCAL(dw_tile2)(TWV, nrows, rowp, wa, wb, kw_n, kw_off, ow0, VALID, add, ya, yb)
+    ptrdiff_t ow0 = 0;
+    for (; ow0 + FC_DW_TW <= ow; ow0 += FC_DW_TW) FC_DW_TILE2(FC_DW_TWV, FC_DW_TW);
+    ptrdiff_t rest = ow - ow0;
+    if (rest <= 0) return;
+    switch ((rest + FC_L - 1) / FC_L) {
+    case 1: FC_DW_TILE2(1, rest); break;
+    case 2: FC_DW_TILE2(2, rest); break;
+    case 3: FC_DW_TILE2(3, rest); break;
+    case 4: FC_DW_TILE2(4, rest); break;
+    case 5: FC_DW_TILE2(5, rest); break;
+    case 6: FC_DW_TILE2(6, rest); break;
+    case 7: FC_DW_TILE2(7, rest); break;
+    default: FC_DW_TILE2(8, rest); break;
+    }
+#undef FC_DW_TILE2
+}
+#else
+#define FC_DW_PAIR 0
+#endif
+
 /* Input row xr (length w) into a scratch row of sw phases of plen elements: padded position
  * q = iw + pad goes to phase q % sw, index q / sw; everything else is zero. */
 static void FC_LOCAL(dw_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, ptrdiff_t sw,
@@ -121,7 +207,15 @@ static void FC_LOCAL(dw_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, p
         at = FC_MIN(at, plen);
         memset(d, 0, (size_t)at * sizeof(FC_T));
         const FC_T *s = xr + first;
-        for (ptrdiff_t j = 0; j < count; j++) d[at + j] = s[j * sw];
+        ptrdiff_t j = 0;
+#if FC_VEC_BYTES / FC_T_BYTES > 1
+        if (sw == 2) /* even lanes of two vectors, while both stay inside the row */
+            for (; j + FC_L <= count && first + 2 * (j + FC_L) <= w; j += FC_L) {
+                FC_VEC a = *(const FC_VECU *)(s + 2 * j), b = *(const FC_VECU *)(s + 2 * j + FC_L);
+                *(FC_VECU *)(d + at + j) = FC_EVEN_LANES(a, b);
+            }
+#endif
+        for (; j < count; j++) d[at + j] = s[j * sw];
         memset(d + at + count, 0, (size_t)(plen - at - count) * sizeof(FC_T));
     }
 }
@@ -157,15 +251,18 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
         FC_T *rows = (FC_T *)fc_malloc((size_t)(KD * stage_rows * row_len) * sizeof(FC_T));
-        /* the input rows of the current output row and their weight rows */
-        const FC_T **rowp = (const FC_T **)fc_malloc((size_t)nrow_all * sizeof(FC_T *));
-        const FC_T **wrow = (const FC_T **)fc_malloc((size_t)nrow_all * sizeof(FC_T *));
+        /* the input rows of the current output row(s) and their weight rows (for each of a
+         * pair of output rows: at most KD * (KH * dh + sh) input rows) */
+        const ptrdiff_t nrow_max = KD * (span_h + sh);
+        const FC_T **rowp = (const FC_T **)fc_malloc((size_t)nrow_max * sizeof(FC_T *));
+        const FC_T **wa = (const FC_T **)fc_malloc((size_t)nrow_max * sizeof(FC_T *));
+        const FC_T **wb = (const FC_T **)fc_malloc((size_t)nrow_max * sizeof(FC_T *));
         /* where tap kw starts in a staged row: its phase, then its index in the phase */
         ptrdiff_t *kw_off = (ptrdiff_t *)fc_malloc((size_t)KW * sizeof(ptrdiff_t));
         if (kw_off)
             for (ptrdiff_t kw = 0; kw < KW; kw++)
                 kw_off[kw] = (kw * dw) % sw * plen + (kw * dw) / sw;
-        if (!rows || !rowp || !wrow || !kw_off) {
+        if (!rows || !rowp || !wa || !wb || !kw_off) {
             FC_OMP(atomic write)
             failed = 1;
         } else {
@@ -190,7 +287,33 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
                     const ptrdiff_t o = c * mult + j;
                     const FC_T *wo = w + o * nrow_all * KW;
                     const FC_T add = bias ? bias[o] : (FC_T)0;
-                    for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+                    ptrdiff_t oh = oh0;
+#if FC_DW_PAIR
+                    /* pairs of output rows: the union of their input rows, each with the
+                     * weight row it has for either output row (NULL: none) */
+                    for (; oh + 1 < oh1; oh += 2) {
+                        ptrdiff_t nrows = 0;
+                        for (ptrdiff_t kd = 0; kd < KD; kd++) {
+                            const ptrdiff_t id = od * sd + kd * dd - g->pad[0];
+                            if (id < 0 || id >= ID) continue;
+                            const ptrdiff_t top = oh * sh - g->pad[1];
+                            for (ptrdiff_t ih = FC_MAX(top, 0);
+                                 ih <= FC_MIN(top + sh + span_h - 1, IH - 1); ih++) {
+                                const ptrdiff_t da = ih - top, db = ih - top - sh;
+                                const FC_T *wr = wo + kd * KH * KW;
+                                wa[nrows] = da % dh == 0 && da / dh < KH ? wr + da / dh * KW
+                                                                         : NULL;
+                                wb[nrows] = db >= 0 && db % dh == 0 && db / dh < KH
+                                                ? wr + db / dh * KW : NULL;
+                                if (!wa[nrows] && !wb[nrows]) continue;
+                                rowp[nrows++] = rows + (kd * stage_rows + ih - ih_lo) * row_len;
+                            }
+                        }
+                        FC_T *ya = y + (((n * g->c_out + o) * OD + od) * OH + oh) * OW;
+                        FC_LOCAL(dw_row2)(nrows, rowp, wa, wb, KW, kw_off, OW, add, ya, ya + OW);
+                    }
+#endif
+                    for (; oh < oh1; oh++) {
                         /* the rows of this output row that exist in the input */
                         ptrdiff_t nrows = 0;
                         for (ptrdiff_t kd = 0; kd < KD; kd++) {
@@ -200,19 +323,20 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
                                 const ptrdiff_t ih = oh * sh + kh * dh - g->pad[1];
                                 if (ih < 0 || ih >= IH) continue;
                                 rowp[nrows] = rows + (kd * stage_rows + ih - ih_lo) * row_len;
-                                wrow[nrows] = wo + (kd * KH + kh) * KW;
+                                wa[nrows] = wo + (kd * KH + kh) * KW;
                                 nrows++;
                             }
                         }
                         FC_T *yr = y + (((n * g->c_out + o) * OD + od) * OH + oh) * OW;
-                        FC_LOCAL(dw_row)(nrows, rowp, wrow, KW, kw_off, OW, add, yr);
+                        FC_LOCAL(dw_row)(nrows, rowp, wa, KW, kw_off, OW, add, yr);
                     }
                 }
             }
         }
         fc_free(rows);
         fc_free((void *)rowp);
-        fc_free((void *)wrow);
+        fc_free((void *)wa);
+        fc_free((void *)wb);
         fc_free(kw_off);
     }
     return failed ? FC_CONV_NOMEM : FC_CONV_OK;
@@ -226,3 +350,5 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
 #undef FC_DW_TWV
 #undef FC_DW_TW
 #undef FC_DW_STAGE_BYTES
+#undef FC_DW_PAIR
+#undef FC_EVEN_LANES

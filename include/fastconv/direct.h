@@ -1,19 +1,27 @@
 /* Direct convolution (geometry and contract: fastconv/conv.h).
  *
- * Work item: one output row (n, group, od, oh). Its input rows (every input channel of the
- * group, every kd, kh whose row lies inside the input) are copied once into per-thread scratch
- * rows that carry the zero border along W and are split into `stride_w` phases, so every tap
- * (c, kd, kh, kw) reads a contiguous run of the scratch row whatever the stride and padding.
- * Rows outside the input in D or H contribute nothing and are skipped. Then, for each block
- * of OB output channels and each tile of TW output columns, OB x TW accumulators stay in
- * registers across all taps (FMA with a broadcast weight), and are stored once with the bias.
- * Channel blocks with fewer than OB channels use the one-channel variant with a wider tile.
- * (Depthwise convolution has its own kernel, fastconv/depthwise.h.)
+ * Work item: a band of output rows (n, group, od, oh0 .. oh0 + R - 1). The input the band reads
+ * (every input channel of the group and kd inside the input) is first staged in per-thread
+ * scratch with its zero border, as rows of one pitch P laid end to end, so that output (row i
+ * of the band, column ow) is flat position q = i * P + ow and every tap (c, kd, kh, kw) reads
+ * staged position q + offset(tap) for every output of the band:
+ * - stride 1 (H and W): the band's input rows once, P = OW + (kW - 1) * dW (the padded input
+ *   width), offset = kh * dH * P + kw * dW;
+ * - other strides: for each (c, kd, kh) the input row of every output row of the band, split
+ *   into stride_w phases (padded position q goes to phase q % sw, index q / sw) stored as
+ *   separate planes, P = OW + (kW - 1) * dW / sW + 1, offset = phase plane of kw * dW plus
+ *   kw * dW / sW.
+ * The register tiles (OB output channels x TWV vectors, FMA with a broadcast weight, stored
+ * once with the bias) then run along q across row ends: only the P - OW border positions per
+ * row are wasted (3% for a 56-wide 3x3 layer, against 12% for 32-column tiles within a row).
+ * Tiles are stored straight when they lie inside one output row, else piecewise. Channel
+ * blocks with fewer than OB channels use one-channel tiles. (Depthwise convolution has its
+ * own kernel, fastconv/depthwise.h.)
  *
- * Template: included by _isa/conv_<isa>.c once per dtype with FC_T (float/double), FC_DT
- * (f32/f64), FC_ISA_NAME (scalar/avx2/...), FC_VEC_BYTES (SIMD width in bytes) and FC_DIRECT_OB
- * (output channels per register block) defined. Vectors are GCC/clang vector extensions, so
- * each translation unit's -m flags pick the instructions.
+ * Template: included by _isa/conv_<isa>.c once per dtype with FC_T (float/double), FC_T_BYTES
+ * (its size), FC_DT (f32/f64), FC_ISA_NAME (scalar/avx2/...), FC_VEC_BYTES (SIMD width in
+ * bytes) and FC_DIRECT_OB (output channels per register block) defined. Vectors are GCC/clang
+ * vector extensions, so each translation unit's -m flags pick the instructions.
  */
 #include <string.h>
 
@@ -31,67 +39,54 @@ typedef FC_T FC_VEC __attribute__((vector_size(FC_VEC_BYTES)));
 /* the same vector, readable at any element-aligned address */
 typedef FC_T FC_VECU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T)), may_alias));
 
-/* Vectors per tile: 2 with OB channels (OB x 2 accumulators), 4 with one channel. */
-#define FC_DIRECT_TWV_BLOCK 2
+/* The even lanes of a, then of b (stride-2 deinterleave). */
+#if FC_VEC_BYTES / FC_T_BYTES == 2
+#define FC_EVEN_LANES(a, b) __builtin_shufflevector(a, b, 0, 2)
+#elif FC_VEC_BYTES / FC_T_BYTES == 4
+#define FC_EVEN_LANES(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#elif FC_VEC_BYTES / FC_T_BYTES == 8
+#define FC_EVEN_LANES(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#elif FC_VEC_BYTES / FC_T_BYTES == 16
+#define FC_EVEN_LANES(a, b) \
+    __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#endif
+
+/* Vectors per one-channel tile (partial channel blocks). */
 #define FC_DIRECT_TWV_ONE 4
-#define FC_DIRECT_TW_MAX (FC_DIRECT_TWV_ONE * FC_L)
 
-/* One tile: ob output channels x twv vectors of output columns starting at ow0.
- * tap_x[t] + ow0 is the input run of tap t; w[tap_w[t] + b * wstride] its weight for channel b. */
-FC_INLINE void FC_LOCAL(direct_tile)(const int ob, const int twv, ptrdiff_t ntaps,
-                                     const FC_T *const *tap_x, const ptrdiff_t *tap_w,
-                                     const FC_T *w, ptrdiff_t ow0, ptrdiff_t valid,
-                                     FC_T *const *y_rows, const FC_T *bias_b)
-{
-    FC_VEC acc[FC_DIRECT_OB * FC_DIRECT_TWV_BLOCK > FC_DIRECT_TWV_ONE
-                   ? FC_DIRECT_OB * FC_DIRECT_TWV_BLOCK : FC_DIRECT_TWV_ONE];
-    for (int i = 0; i < ob * twv; i++) acc[i] = (FC_VEC){0};
-    for (ptrdiff_t t = 0; t < ntaps; t++) {
-        const FC_T *xp = tap_x[t] + ow0;
-        const FC_T *wp = w + tap_w[t];
-        FC_VEC xv[FC_DIRECT_TWV_ONE];
-        for (int v = 0; v < twv; v++) xv[v] = *(const FC_VECU *)(xp + v * FC_L);
-        for (int b = 0; b < ob; b++) {
-            /* x - 0 is x for every x (-0 included): a plain broadcast, no add */
-            FC_VEC wv = wp[b] - (FC_VEC){0};
-            for (int v = 0; v < twv; v++) acc[b * twv + v] += wv * xv[v];
-        }
-    }
-    for (int b = 0; b < ob; b++) {
-        FC_T add = bias_b ? bias_b[b] : (FC_T)0;
-        FC_T *yr = y_rows[b] + ow0;
-        if (valid == (ptrdiff_t)twv * FC_L) {
-            for (int v = 0; v < twv; v++) *(FC_VECU *)(yr + v * FC_L) = acc[b * twv + v] + add;
-        } else {
-            FC_T tmp[FC_DIRECT_TW_MAX];
-            for (int v = 0; v < twv; v++) *(FC_VECU *)(tmp + v * FC_L) = acc[b * twv + v] + add;
-            for (ptrdiff_t i = 0; i < valid; i++) yr[i] = tmp[i];
-        }
-    }
-}
-
-/* Copies input row `xr` (length w) into a scratch row of `sw` phases of `plen` elements each:
- * padded position q = iw + pad goes to phase q % sw, index q / sw; the rest is zero. */
+/* Copies input row `xr` (length w) into `sw` phases of `plen` elements, phase p starting at
+ * dst + p * pstride: padded position q = iw + pad goes to phase q % sw, index q / sw; the rest
+ * of each phase is zero. */
 static void FC_LOCAL(direct_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, ptrdiff_t sw,
-                                       ptrdiff_t plen, FC_T *dst)
+                                       ptrdiff_t plen, ptrdiff_t pstride, FC_T *dst)
 {
     if (sw == 1) {
-        ptrdiff_t n = FC_MIN(w, plen - pad);
-        memset(dst, 0, (size_t)FC_MIN(pad, plen) * sizeof(FC_T));
-        if (n > 0) {
-            memcpy(dst + pad, xr, (size_t)n * sizeof(FC_T));
-            memset(dst + pad + n, 0, (size_t)(plen - pad - n) * sizeof(FC_T));
-        }
+        ptrdiff_t lead = FC_MIN(pad, plen), n = FC_MAX(FC_MIN(w, plen - lead), 0);
+        memset(dst, 0, (size_t)lead * sizeof(FC_T));
+        memcpy(dst + lead, xr, (size_t)n * sizeof(FC_T));
+        memset(dst + lead + n, 0, (size_t)(plen - lead - n) * sizeof(FC_T));
         return;
     }
-    memset(dst, 0, (size_t)(sw * plen) * sizeof(FC_T));
     for (ptrdiff_t p = 0; p < sw; p++) {
-        /* iw with (iw + pad) % sw == p, i.e. iw = first + j*sw */
+        FC_T *d = dst + p * pstride;
+        /* iw with (iw + pad) % sw == p: iw = first + j*sw, landing at index (iw + pad) / sw */
         ptrdiff_t first = ((p - pad) % sw + sw) % sw;
-        FC_T *d = dst + p * plen + (first + pad) / sw;
-        ptrdiff_t room = plen - (first + pad) / sw;
+        ptrdiff_t at = FC_MIN((first + pad) / sw, plen);
+        ptrdiff_t count = first < w ? (w - 1 - first) / sw + 1 : 0;
+        count = FC_MAX(FC_MIN(count, plen - at), 0);
+        memset(d, 0, (size_t)at * sizeof(FC_T));
+        const FC_T *src = xr + first;
         ptrdiff_t j = 0;
-        for (ptrdiff_t iw = first; iw < w && j < room; iw += sw, j++) d[j] = xr[iw];
+#if FC_VEC_BYTES / FC_T_BYTES > 1
+        if (sw == 2) /* even lanes of two vectors, while both stay inside the row */
+            for (; j + FC_L <= count && first + 2 * (j + FC_L) <= w; j += FC_L) {
+                FC_VEC a = *(const FC_VECU *)(src + 2 * j);
+                FC_VEC b = *(const FC_VECU *)(src + 2 * j + FC_L);
+                *(FC_VECU *)(d + at + j) = FC_EVEN_LANES(a, b);
+            }
+#endif
+        for (; j < count; j++) d[at + j] = src[j * sw];
+        memset(d + at + count, 0, (size_t)(plen - at - count) * sizeof(FC_T));
     }
 }
 
@@ -112,106 +107,6 @@ static void FC_LOCAL(direct_pack_weight)(const fc_conv_geometry *g, const FC_T *
         }
 }
 
-static int FC_LOCAL(direct_rows)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w,
-                                 const FC_T *bias, FC_T *y, int nthreads)
-{
-    const ptrdiff_t G = g->groups, cpg = g->c_in / G, opg = g->c_out / G;
-    const ptrdiff_t KD = g->k[0], KH = g->k[1], KW = g->k[2];
-    const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
-    const ptrdiff_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
-    const ptrdiff_t sw = g->s[2], dw = g->d[2];
-    const ptrdiff_t ntap_all = cpg * KD * KH * KW, nrow_all = cpg * KD * KH;
-    const ptrdiff_t nblk = (opg + FC_DIRECT_OB - 1) / FC_DIRECT_OB;
-    /* each phase holds the tiles' reach: OW rounded up to the widest tile + the kernel span */
-    const ptrdiff_t owpad = (OW + FC_DIRECT_TW_MAX - 1) / FC_DIRECT_TW_MAX * FC_DIRECT_TW_MAX;
-    const ptrdiff_t plen = owpad + (KW - 1) * dw / sw + 1;
-    const ptrdiff_t row_len = (sw * plen + FC_L - 1) / FC_L * FC_L;
-    const ptrdiff_t items = g->n * G * OD * OH;
-    int failed = 0;
-
-    FC_T *packed = (FC_T *)fc_malloc((size_t)(G * nblk * ntap_all * FC_DIRECT_OB) * sizeof(FC_T));
-    if (!packed) return FC_CONV_NOMEM;
-    FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all);
-
-    FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
-    {
-        FC_T *rows = (FC_T *)fc_malloc((size_t)(nrow_all * row_len) * sizeof(FC_T));
-        const FC_T **tap_x = (const FC_T **)fc_malloc((size_t)ntap_all * sizeof(FC_T *));
-        ptrdiff_t *tap_w = (ptrdiff_t *)fc_malloc((size_t)ntap_all * sizeof(ptrdiff_t));
-        if (!rows || !tap_x || !tap_w) {
-            FC_OMP(atomic write)
-            failed = 1;
-        } else {
-            /* dynamic: on a shared machine one slow thread must not hold up the rest */
-            FC_OMP(for schedule(dynamic, 1))
-            for (ptrdiff_t item = 0; item < items; item++) {
-                ptrdiff_t oh = item % OH, od = item / OH % OD, gi = item / (OH * OD) % G;
-                ptrdiff_t n = item / (OH * OD * G);
-                ptrdiff_t ntaps = 0;
-                /* stage the input rows this output row reads; list its taps */
-                for (ptrdiff_t c = 0; c < cpg; c++)
-                    for (ptrdiff_t kd = 0; kd < KD; kd++) {
-                        ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
-                        if (id < 0 || id >= ID) continue;
-                        for (ptrdiff_t kh = 0; kh < KH; kh++) {
-                            ptrdiff_t ih = oh * g->s[1] + kh * g->d[1] - g->pad[1];
-                            if (ih < 0 || ih >= IH) continue;
-                            ptrdiff_t r = (c * KD + kd) * KH + kh;
-                            const FC_T *xr = x + (((n * g->c_in + gi * cpg + c) * ID + id) * IH
-                                                  + ih) * IW;
-                            FC_T *dst = rows + r * row_len;
-                            FC_LOCAL(direct_stage_row)(xr, IW, g->pad[2], sw, plen, dst);
-                            for (ptrdiff_t kw = 0; kw < KW; kw++) {
-                                tap_x[ntaps] = dst + (kw * dw) % sw * plen + (kw * dw) / sw;
-                                tap_w[ntaps] = (r * KW + kw) * FC_DIRECT_OB;
-                                ntaps++;
-                            }
-                        }
-                    }
-                for (ptrdiff_t bk = 0; bk < nblk; bk++) {
-                    const FC_T *wb = packed + (gi * nblk + bk) * ntap_all * FC_DIRECT_OB;
-                    ptrdiff_t o0 = gi * opg + bk * FC_DIRECT_OB;
-                    ptrdiff_t ob = FC_MIN(FC_DIRECT_OB, opg - bk * FC_DIRECT_OB);
-                    FC_T *y_rows[FC_DIRECT_OB];
-                    for (ptrdiff_t b = 0; b < ob; b++)
-                        y_rows[b] = y + (((n * g->c_out + o0 + b) * OD + od) * OH + oh) * OW;
-                    const FC_T *bias_b = bias ? bias + o0 : NULL;
-                    if (ob == FC_DIRECT_OB) {
-                        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += FC_DIRECT_TWV_BLOCK * FC_L)
-                            FC_LOCAL(direct_tile)(FC_DIRECT_OB, FC_DIRECT_TWV_BLOCK, ntaps,
-                                                  tap_x, tap_w, wb, ow0,
-                                                  FC_MIN(FC_DIRECT_TWV_BLOCK * FC_L, OW - ow0),
-                                                  y_rows, bias_b);
-                    } else {
-                        for (ptrdiff_t b = 0; b < ob; b++)
-                            for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += FC_DIRECT_TW_MAX)
-                                FC_LOCAL(direct_tile)(1, FC_DIRECT_TWV_ONE, ntaps, tap_x, tap_w,
-                                                      wb + b, ow0,
-                                                      FC_MIN(FC_DIRECT_TW_MAX, OW - ow0),
-                                                      y_rows + b, bias_b ? bias_b + b : NULL);
-                    }
-                }
-            }
-        }
-        fc_free(rows);
-        fc_free((void *)tap_x);
-        fc_free(tap_w);
-    }
-    fc_free(packed);
-    return failed ? FC_CONV_NOMEM : FC_CONV_OK;
-}
-
-
-/* ---- stride 1 in H and W: bands of output rows as one flat run ----
- *
- * The band's input rows (every input channel of the group and kd inside the input) are staged
- * with their zero border as rows of pitch P = OW + (KW - 1) * dw, one after another, so output
- * (row i of the band, column ow) is flat position q = i * P + ow and tap (kh, kw) reads staged
- * position q + kh * dh * P + kw * dw for every output of the band. The register tiles then run
- * along q across row ends: only the P - OW border positions per row are wasted (3% for a
- * 56-wide layer, against 12% for 32-column tiles within a row), and each input row is staged
- * once per band instead of once per output row and kh. Tiles are stored straight when they
- * lie inside one output row, else piecewise through a small buffer. */
 #define FC_FLAT_TWV (FC_VEC_BYTES >= 64 ? 3 : 2)
 #define FC_FLAT_TW (FC_FLAT_TWV * FC_L)
 #define FC_FLAT_TW_MAX (FC_DIRECT_TWV_ONE * FC_L)
@@ -275,14 +170,18 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
     const ptrdiff_t KD = g->k[0], KH = g->k[1], KW = g->k[2];
     const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
     const ptrdiff_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
-    const ptrdiff_t dh = g->d[1], dw = g->d[2], ph = g->pad[1], pw = g->pad[2];
-    const ptrdiff_t P = OW + (KW - 1) * dw; /* = padded input width */
+    const ptrdiff_t sh = g->s[1], sw = g->s[2], dh = g->d[1], dw = g->d[2];
+    const ptrdiff_t ph = g->pad[1], pw = g->pad[2];
+    const int unit = sh == 1 && sw == 1; /* stride 1: rows shared by every kh */
+    const ptrdiff_t P = unit ? OW + (KW - 1) * dw : OW + (KW - 1) * dw / sw + 1;
     const ptrdiff_t ntap_all = cpg * KD * KH * KW;
     const ptrdiff_t nblk = (opg + FC_DIRECT_OB - 1) / FC_DIRECT_OB;
     const ptrdiff_t span_h = (KH - 1) * dh;
+    /* staged elements per band row (stride 1: plus span_h rows per band) */
+    const ptrdiff_t per_row = unit ? cpg * KD * P : cpg * KD * KH * sw * P;
     /* band rows: the staged rows within FC_FLAT_STAGE_BYTES, and enough items to share */
-    ptrdiff_t rows_fit = FC_FLAT_STAGE_BYTES / (ptrdiff_t)sizeof(FC_T) / (cpg * KD * P);
-    ptrdiff_t band = FC_MAX(rows_fit - span_h, 1);
+    ptrdiff_t rows_fit = FC_FLAT_STAGE_BYTES / (ptrdiff_t)sizeof(FC_T) / per_row;
+    ptrdiff_t band = FC_MAX(unit ? rows_fit - span_h : rows_fit, 1);
     const ptrdiff_t planes = g->n * G * OD;
     if (nthreads > 1 && planes < 4 * nthreads) {
         ptrdiff_t want = (4 * nthreads + planes - 1) / planes;
@@ -290,10 +189,11 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
     }
     band = FC_MIN(band, OH);
     const ptrdiff_t bands = (OH + band - 1) / band, items = planes * bands;
-    /* one (c, kd) block of staged rows, plus room for the last tile's overreach */
-    const ptrdiff_t block_rows = band + span_h;
-    const ptrdiff_t block = ((block_rows * P + FC_FLAT_TW_MAX + (KW - 1) * dw) + FC_L - 1)
-                            / FC_L * FC_L;
+    /* a staged plane: a (c, kd) block of rows (stride 1) or one phase of a (c, kd, kh) block,
+     * plus room for the last tile's overreach and the largest tap offset within the row */
+    const ptrdiff_t plane_rows = unit ? band + span_h : band;
+    const ptrdiff_t plane = (plane_rows * P + FC_FLAT_TW_MAX + P + FC_L - 1) / FC_L * FC_L;
+    const ptrdiff_t nplanes = unit ? cpg * KD : cpg * KD * KH * sw;
     int failed = 0;
 
     FC_T *packed = (FC_T *)fc_malloc((size_t)(G * nblk * ntap_all * FC_DIRECT_OB) * sizeof(FC_T));
@@ -302,7 +202,7 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
 
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
-        FC_T *stage = (FC_T *)fc_malloc((size_t)(cpg * KD * block) * sizeof(FC_T));
+        FC_T *stage = (FC_T *)fc_malloc((size_t)(nplanes * plane) * sizeof(FC_T));
         const FC_T **tap_x = (const FC_T **)fc_malloc((size_t)ntap_all * sizeof(FC_T *));
         ptrdiff_t *tap_w = (ptrdiff_t *)fc_malloc((size_t)ntap_all * sizeof(ptrdiff_t));
         if (!stage || !tap_x || !tap_w) {
@@ -310,35 +210,55 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
             failed = 1;
         } else {
             /* the overreach tails are read (into discarded lanes) but never staged */
-            memset(stage, 0, (size_t)(cpg * KD * block) * sizeof(FC_T));
+            memset(stage, 0, (size_t)(nplanes * plane) * sizeof(FC_T));
+            /* dynamic: on a shared machine one slow thread must not hold up the rest */
             FC_OMP(for schedule(dynamic, 1))
             for (ptrdiff_t item = 0; item < items; item++) {
                 const ptrdiff_t bi = item % bands, od = item / bands % OD;
                 const ptrdiff_t gi = item / (bands * OD) % G, n = item / (bands * OD * G);
                 const ptrdiff_t oh0 = bi * band, rows = FC_MIN(band, OH - oh0);
-                const ptrdiff_t nstage = rows + span_h;
                 ptrdiff_t ntaps = 0;
                 for (ptrdiff_t c = 0; c < cpg; c++)
                     for (ptrdiff_t kd = 0; kd < KD; kd++) {
                         ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
                         if (id < 0 || id >= ID) continue;
-                        FC_T *blk = stage + (c * KD + kd) * block;
                         const FC_T *xp = x + ((n * g->c_in + gi * cpg + c) * ID + id) * IH * IW;
-                        for (ptrdiff_t j = 0; j < nstage; j++) {
-                            ptrdiff_t ih = oh0 + j - ph;
-                            FC_T *dst = blk + j * P;
-                            if (ih < 0 || ih >= IH) {
-                                memset(dst, 0, (size_t)P * sizeof(FC_T));
-                                continue;
+                        const ptrdiff_t tw0 = ((c * KD + kd) * KH) * KW * FC_DIRECT_OB;
+                        if (unit) {
+                            FC_T *blk = stage + (c * KD + kd) * plane;
+                            for (ptrdiff_t j = 0; j < rows + span_h; j++) {
+                                ptrdiff_t ih = oh0 + j - ph;
+                                if (ih < 0 || ih >= IH)
+                                    memset(blk + j * P, 0, (size_t)P * sizeof(FC_T));
+                                else
+                                    FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, 1, P, P,
+                                                               blk + j * P);
                             }
-                            FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, 1, P, dst);
+                            for (ptrdiff_t kh = 0; kh < KH; kh++)
+                                for (ptrdiff_t kw = 0; kw < KW; kw++) {
+                                    tap_x[ntaps] = blk + kh * dh * P + kw * dw;
+                                    tap_w[ntaps++] = tw0 + (kh * KW + kw) * FC_DIRECT_OB;
+                                }
+                            continue;
                         }
-                        for (ptrdiff_t kh = 0; kh < KH; kh++)
-                            for (ptrdiff_t kw = 0; kw < KW; kw++) {
-                                tap_x[ntaps] = blk + kh * dh * P + kw * dw;
-                                tap_w[ntaps] = (((c * KD + kd) * KH + kh) * KW + kw) * FC_DIRECT_OB;
-                                ntaps++;
+                        for (ptrdiff_t kh = 0; kh < KH; kh++) {
+                            FC_T *blk = stage + ((c * KD + kd) * KH + kh) * sw * plane;
+                            for (ptrdiff_t i = 0; i < rows; i++) {
+                                ptrdiff_t ih = (oh0 + i) * sh + kh * dh - ph;
+                                if (ih < 0 || ih >= IH) {
+                                    for (ptrdiff_t p = 0; p < sw; p++)
+                                        memset(blk + p * plane + i * P, 0,
+                                               (size_t)P * sizeof(FC_T));
+                                    continue;
+                                }
+                                FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, sw, P, plane,
+                                                           blk + i * P);
                             }
+                            for (ptrdiff_t kw = 0; kw < KW; kw++) {
+                                tap_x[ntaps] = blk + (kw * dw) % sw * plane + (kw * dw) / sw;
+                                tap_w[ntaps++] = tw0 + (kh * KW + kw) * FC_DIRECT_OB;
+                            }
+                        }
                     }
                 const ptrdiff_t flat = (rows - 1) * P + OW;
                 for (ptrdiff_t bk = 0; bk < nblk; bk++) {
@@ -375,9 +295,7 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
 int FC_FN(direct)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const FC_T *bias,
                   FC_T *y, int nthreads)
 {
-    if (g->s[1] == 1 && g->s[2] == 1)
-        return FC_LOCAL(direct_flat)(g, x, w, bias, y, nthreads);
-    return FC_LOCAL(direct_rows)(g, x, w, bias, y, nthreads);
+    return FC_LOCAL(direct_flat)(g, x, w, bias, y, nthreads);
 }
 
 #undef FC_L
@@ -385,10 +303,9 @@ int FC_FN(direct)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const
 #undef FC_VECU
 #undef FC_FN
 #undef FC_LOCAL
-#undef FC_DIRECT_TWV_BLOCK
 #undef FC_DIRECT_TWV_ONE
-#undef FC_DIRECT_TW_MAX
 #undef FC_FLAT_TWV
+#undef FC_EVEN_LANES
 #undef FC_FLAT_TW
 #undef FC_FLAT_TW_MAX
 #undef FC_FLAT_STAGE_BYTES

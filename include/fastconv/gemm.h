@@ -49,7 +49,9 @@ enum fc_gemm_dtype { FC_GEMM_F32 = 0, FC_GEMM_F64 = 1 };
  * (kc x MR, MR contiguous per k) and a packed B panel (kc x NR, NR contiguous per k), then
  * writes the top-left m x n corner (m <= MR, n <= NR) of the tile into c (row stride ldc):
  *     c = (accumulate ? c : 0) + tile (+ bias[i] on row i, if bias != NULL).
- * kc may be 0 (then c = (accumulate ? c : 0) + bias).
+ * kc may be 0 (then c = (accumulate ? c : 0) + bias). The SIMD kernels make narrow tiles cheap
+ * (a B vector whose lanes would all be padding is skipped; a few leftover columns are computed
+ * as vectors over the MR rows), so a last column panel of n << NR costs about n/NR of a tile.
  */
 typedef void (*fc_gemm_ukernel_f32_fn)(int kc, const float *a, const float *b, float *c,
                                        ptrdiff_t ldc, int m, int n, const float *bias,

@@ -16,8 +16,8 @@
  * (see fc_conv_im2col_*).
  *
  * Template: included by _isa/conv_<isa>.c once per dtype; needs FC_T, FC_T_BYTES, FC_DT,
- * FC_GEMM_DT (FC_GEMM_F32/F64), FC_ISA_NAME, FC_ISA_ENUM (the fc_isa value of the translation unit) and
- * FC_VEC_BYTES (the vector width the callback's copies use).
+ * FC_GEMM_DT (FC_GEMM_F32/F64), FC_ISA_NAME, FC_ISA_ENUM (the fc_isa value of the translation
+ * unit) and FC_VEC_BYTES (the vector width the callback's copies use).
  */
 #include <string.h>
 
@@ -56,20 +56,26 @@ typedef struct {
     int lo, hi;
 } FC_LOCAL(im2col_span);
 
-/* d[0..len) = the run of one tap (see im2col_span), vector copies where the run is inside. */
-FC_INLINE void FC_LOCAL(im2col_copy_run)(FC_T *FC_RESTRICT d, int len, const FC_T *xc,
-                                         FC_LOCAL(im2col_span) e, ptrdiff_t sw)
+/* d[0..len) = the run of one tap (see im2col_span), with whole-vector copies: a vector may
+ * run past the run's end into d[len..room) (room: what is left of the callback's block;
+ * blocks are written in order, so the later runs, rows and panels overwrite it) and past `hi`
+ * in the source as long as it stays inside the channel plane (`limit` elements from xc); the
+ * zero ends are written after the copies. */
+FC_INLINE void FC_LOCAL(im2col_copy_run)(FC_T *FC_RESTRICT d, int len, ptrdiff_t room,
+                                         const FC_T *xc,
+                                         ptrdiff_t limit, FC_LOCAL(im2col_span) e,
+                                         ptrdiff_t sw)
 {
     const FC_T *s = xc + e.off;
-    int i = 0;
-    for (; i < e.lo; i++) d[i] = 0;
+    int i = e.lo;
     if (sw == 1) {
-        for (; i + FC_IL <= e.hi; i += FC_IL) *(FC_IVECU *)(d + i) = *(const FC_IVECU *)(s + i);
+        for (; i < e.hi && i + FC_IL <= room && e.off + i + FC_IL <= limit; i += FC_IL)
+            *(FC_IVECU *)(d + i) = *(const FC_IVECU *)(s + i);
         for (; i < e.hi; i++) d[i] = s[i];
     } else if (sw == 2) {
 #if FC_IL > 1
-        /* even lanes of two vectors; i + FC_IL < hi keeps the second vector inside the row */
-        for (; i + FC_IL < e.hi; i += FC_IL) {
+        /* even lanes of two vectors */
+        for (; i < e.hi && i + FC_IL <= room && e.off + 2 * (i + FC_IL) <= limit; i += FC_IL) {
             FC_IVEC a = *(const FC_IVECU *)(s + 2 * i), b = *(const FC_IVECU *)(s + 2 * i + FC_IL);
 #if FC_IL == 2
             *(FC_IVECU *)(d + i) = __builtin_shufflevector(a, b, 0, 2);
@@ -87,7 +93,8 @@ FC_INLINE void FC_LOCAL(im2col_copy_run)(FC_T *FC_RESTRICT d, int len, const FC_
     } else {
         for (; i < e.hi; i++) d[i] = s[i * sw];
     }
-    for (; i < len; i++) d[i] = 0;
+    for (i = 0; i < e.lo; i++) d[i] = 0;
+    for (i = e.hi; i < len; i++) d[i] = 0;
 }
 
 static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, int nc, FC_T *dst)
@@ -104,6 +111,7 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
     ptrdiff_t run_d[FC_IM2COL_MAX_NR], run_h[FC_IM2COL_MAX_NR], run_w[FC_IM2COL_MAX_NR];
     FC_LOCAL(im2col_span) span[FC_IM2COL_TABLE];
     FC_LOCAL(im2col_span) one;
+    const FC_T *dst_end = dst + (ptrdiff_t)((nc + nr - 1) / nr) * nr * kc;
 
     for (int q0 = 0; q0 < nc; q0 += nr) {
         const int cols = FC_MIN(nr, nc - q0);
@@ -167,7 +175,8 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
                     if (id < 0 || id >= ID || ih < 0 || ih >= IH) one.off = one.lo = one.hi = 0;
                     e = one;
                 }
-                FC_LOCAL(im2col_copy_run)(drow + run_j[r], run_len[r], xc, e, sw);
+                FC_LOCAL(im2col_copy_run)(drow + run_j[r], run_len[r],
+                                          dst_end - (drow + run_j[r]), xc, plane, e, sw);
             }
             for (int j = cols; j < nr; j++) drow[j] = 0;
             if (++t == T) {
@@ -185,7 +194,8 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
     const ptrdiff_t in_plane = g->in[0] * g->in[1] * g->in[2];
     const int M = (int)opg, K = (int)(cpg * g->k[0] * g->k[1] * g->k[2]);
     const int N = (int)(g->out[0] * g->out[1] * g->out[2]);
-    const ptrdiff_t packed_size = (ptrdiff_t)FC_CAT(fc_gemm_packed_a_size_, FC_DT)(FC_ISA_ENUM, M, K);
+    const ptrdiff_t packed_size =
+        (ptrdiff_t)FC_CAT(fc_gemm_packed_a_size_, FC_DT)(FC_ISA_ENUM, M, K);
     const int nr = fc_gemm_nr(FC_ISA_ENUM, FC_GEMM_DT);
     const int pointwise = K == cpg && g->s[0] == 1 && g->s[1] == 1 && g->s[2] == 1
                           && g->pad[0] == 0 && g->pad[1] == 0 && g->pad[2] == 0

@@ -57,6 +57,7 @@ typedef struct fc_pool_tables {
     const int64_t *rowstart;        /* OD * OH + 1 */
     const int64_t *rowoff;
     const double *vdiv;             /* OD * OH: (D, H) part of the average's divisor */
+    const double *vinv;             /* OD * OH: 1 / vdiv */
     const double *hdiv;             /* OW + 64: W part (or divisor_override, vdiv then 1) */
 } fc_pool_tables;
 
@@ -85,7 +86,8 @@ static inline int64_t fc_pool_scratch_elems(const fc_pool_plan *p)
     int64_t wb = p->pad[2] + p->isize[2];
     int64_t need = (p->osize[2] - 1) * p->stride[2] + (p->kernel[2] - 1) * p->dilation[2] + 1;
     if (need > wb) wb = need;
-    return 2 * wb + 4 * p->stride[2] + p->osize[2] + 512;
+    /* + the flat kernel-2 path's block buffer (FC_POOL_FLAT_ELEMS + 2 vectors) */
+    return 2 * wb + 4 * p->stride[2] + p->osize[2] + 512 + 1024 + 64;
 }
 
 /* Width of the padded row buffer: every tap of every output column lies inside it. */

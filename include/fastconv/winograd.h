@@ -19,9 +19,11 @@
  * (C_out / groups) x (C_in / groups), fc_gemm_packed_a_size_<t>(isa, Kg, Cg) elements each,
  * at offset (xi * groups + gi) * that size.
  *
- * Scratch (per thread, allocated per call): alpha^2 * Tpad * (Cg + Ku) elements for V and M
- * (Tpad = block tiles rounded up to NR, Ku = output channels of the unit) plus small
- * per-lane buffers; fc_winograd_scratch_bytes tells the exact figure.
+ * Scratch (per thread, allocated per call): alpha^2 * (Tpad * (Cg + Ku) + 2 cache lines)
+ * elements for V and M (Tpad = block tiles rounded up to NR, Ku = output channels of the unit;
+ * each xi's matrix is skewed by a cache line) plus 12 bytes per tile of the block;
+ * fc_winograd_scratch_bytes tells the exact figure. The lane buffers of the transforms are
+ * local arrays (at most 3 x 64 x 16 elements).
  *
  * Contract: the compiled side trusts its inputs (Python validated). x is C-contiguous
  * (N, C, H, W), y C-contiguous (N, K, out_h, out_w) with out_h = H + pads - 2 > 0 (same for
@@ -69,8 +71,14 @@ int fc_winograd_conv2d_f32(int isa, const fc_winograd_geometry *geo, const float
 int fc_winograd_conv2d_f64(int isa, const fc_winograd_geometry *geo, const double *x,
                            const double *packed, const double *bias, double *y, int nthreads);
 
-/* Per-ISA drivers (defined in _isa/winograd_<isa>.c; geo already resolved). */
+/* Per-ISA weight transforms and drivers (defined in _isa/winograd_<isa>.c; geo resolved). */
 #define FC_WINOGRAD_DECLARE(ISA)                                                              \
+    void fc_winograd_transform_weights_f32_##ISA(int tile, int c_out, int cg, int groups,     \
+                                                 const double *w, const double *G,            \
+                                                 float *packed, int nthreads);                \
+    void fc_winograd_transform_weights_f64_##ISA(int tile, int c_out, int cg, int groups,     \
+                                                 const double *w, const double *G,            \
+                                                 double *packed, int nthreads);               \
     int fc_winograd_conv2d_f32_##ISA(const fc_winograd_geometry *geo, const float *x,         \
                                      const float *packed, const float *bias, float *y,        \
                                      int nthreads);                                           \

@@ -16,37 +16,44 @@ winograd*   ``winograd_f2`` / ``_f4`` / ``_f6``: F(m x m, 3 x 3) of ``fastconv._
 ==========  ==================================================================================
 
 ``"auto"`` (:func:`choose`) follows a table measured on the development machine (AMD Zen 5,
-AVX-512, 1 thread, float32, ``benchmarks/bench_conv.py``), where the direct kernel
-ran at 150-175 GFLOP/s on full tiles and the im2col GEMM at 120-170 GFLOP/s:
+AVX-512; GFLOP/s of the layer objects, float32, 1 thread, ``benchmarks/bench_conv.py`` shapes;
+CPU time or best-of-15 wall time, ranges over runs: the machine was shared). The direct kernel
+runs bands of output rows laid end to end (fastconv/direct.h):
 
 ==================  ===========  =========  =================================================
 layer               direct       im2col     why
 ==================  ===========  =========  =================================================
-resnet18.conv2      150 GF/s     124        56 columns: 88% of the direct tiles used
-vgg16.conv1_2       172          75         224 columns; the GEMM's B block spills the cache
-conv3d 32ch 56x56   154          87         GEMM M = 32 wastes most of a 14-row micro-tile
-resnet18.conv4      78           135        14 columns: 44% of a 32-wide direct tile used
-resnet18.conv5      16           119        7 columns: 22%
-resnet50.1x1        125          164        1x1: the GEMM reads the input as it is
-mobilenet.dw        23.7         4.4        depthwise: one input channel per group
+resnet18.conv2      175-196      126-157    56 columns: 97% of the direct tiles used
+resnet18.conv3      166-185      122-178    28 columns: 93%
+resnet18.conv4      120          146        14 columns: 88%, and 16 rows of staging per band
+resnet18.conv5      59           134        7 columns: 78%
+vgg16.conv1_2       175-198      118        224 columns; the GEMM's B block spills the cache
+vgg16.conv3_2       155-179      176-196    256 channels: a weight block outgrows L1
+conv3d 32ch 56x56   173-182      113-120    GEMM M = 32 wastes most of a 14-row micro-tile
+conv1d 256ch 1024   185          145        1024 columns
+resnet.down (s2)    120-138      153-177    stride 2: rows staged per kh and output row
+resnet.stem (3ch)   178-192      107-138    K = 147: too short to amortise GEMM packing
+resnet50.1x1        124-131      161-183    1x1: the GEMM reads the input as it is
+mobilenet.dw        44 (22 GB/s) 4          depthwise kernel (memory-bound)
 ==================  ===========  =========  =================================================
 
-Winograd (``benchmarks/bench_winograd.py``, and the direct/im2col/F2/F4/F6 sweep in the
-closing note of the Winograd issue) beat both on every 3x3 stride-1 layer with >= 16 channels
-per group measured on the same machine at 1 thread: F(4,3) ran at 100-325 effective GFLOP/s
-where the output is at least 16 pixels a side, F(2,3) at 118-156 on 14x14 and 7x7, where F(4,3)
-and F(6,3) waste most of their tiles (7 = 4 + 3: half of the second tile row is padding).
+Winograd (``benchmarks/bench_winograd.py``, table in ``docs/winograd.md``) beats both on 3x3
+stride-1 layers with enough channels and tiles: F(4,3) from 32 channels per group and 32 4x4
+tiles per call (1.2-2.6x faster than direct / im2col; at 16 channels direct is 1.4x faster),
+F(2,3) from 64 channels on 14x14 and 7x7 outputs, where F(4,3) wastes its partial tiles.
 F(6,3) is never chosen by ``"auto"``: its documented float32 error bound (6e-5) is above the
 accuracy policy's 1e-5 (API.md). So, in order:
 
-0. a 2-D 3x3 stride-1 dilation-1 convolution with at least ``WINOGRAD_MIN_CHANNELS`` channels
-   per group in and out -> :func:`winograd_tile` (F(4,3), or F(2,3) on small outputs);
+0. a 2-D 3x3 stride-1 dilation-1 convolution where :func:`winograd_auto` finds a tile (the
+   thresholds live in ``fastconv._winograd_plan.auto_tile``; a functional call, which
+   transforms the weight every time, also needs 32 tiles);
 1. ``groups == C_in`` (depthwise, any channel multiplier) -> ``direct`` (depthwise kernel);
 2. few input channels per group (``C_in / groups <= DIRECT_MAX_CIN``, e.g. an RGB stem) ->
    ``direct``: the GEMM's reduction is too short to amortise packing its panels;
 3. 1x1 / stride 1 / unpadded -> ``im2col`` (a plain GEMM on the input);
-4. the direct kernel's output tiles (``2 * vector width`` columns, ``DIRECT_BLOCK[isa]`` output
-   channels) at least ``DIRECT_MIN_TILE_USE`` used -> ``direct``;
+4. stride 1, and the direct kernel's output tiles (:func:`direct_tile_use`: columns, and
+   ``DIRECT_BLOCK[isa]`` output channels) at least ``DIRECT_MIN_TILE_USE`` used -> ``direct``
+   (strided layers stage each input row once per kh and output row: the GEMM wins);
 5. everything else -> ``im2col``.
 
 Every algorithm can serve every convolution (any stride, dilation, padding, groups), so
@@ -62,14 +69,10 @@ ALGORITHMS = ("auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f
 #: ``"auto"`` uses the direct kernel up to this many input channels per group (rule 2).
 DIRECT_MAX_CIN = 4
 #: Rule 4: the least fraction of the direct kernel's register tiles that must hold real outputs.
-DIRECT_MIN_TILE_USE = 0.75
+DIRECT_MIN_TILE_USE = 0.9
 #: The direct kernel's register block per ISA: (vector bytes, output channels per block);
 #: the same constants as FC_VEC_BYTES / FC_DIRECT_OB in src/fastconv/_isa/conv_<isa>.c.
 DIRECT_BLOCK = {"scalar": (16, 4), "avx2": (32, 6), "avx512": (64, 8), "neon": (16, 8)}
-#: Rule 0: ``"auto"`` uses Winograd from this many channels per group (input and output).
-WINOGRAD_MIN_CHANNELS = 16
-#: :func:`winograd_tile`: outputs smaller than this (either side) use F(2,3) instead of F(4,3).
-WINOGRAD_F4_MIN_OUTPUT = 16
 
 
 @dataclass(frozen=True)
@@ -134,49 +137,68 @@ def winograd_unsupported(algorithm: str, ndim: int, kernel, stride, dilation, c_
 
 
 def winograd_tile(problem: Problem) -> str:
-    """The Winograd variant ``"winograd"`` (and ``"auto"``) uses: F(4,3) unless the output is
-    small, where F(2,3) wastes fewer tile cells; never F(6,3) (accuracy policy)."""
-    if min(problem.out_size) < WINOGRAD_F4_MIN_OUTPUT:
-        return "winograd_f2"
-    return "winograd_f4"
+    """The Winograd variant ``algorithm="winograd"`` uses: F(4,3) when the call has enough 4x4
+    tiles to fill the GEMM's micro-panels, else F(2,3); never F(6,3) (accuracy policy).
+    The rule and its measurements live in :func:`fastconv._winograd_plan.explicit_tile`."""
+    from . import _winograd_plan
+
+    return f"winograd_f{_winograd_plan.explicit_tile(problem.batch, problem.out_size)}"
 
 
-def winograd_worth(problem: Problem) -> bool:
-    """Rule 0: Winograd can serve ``problem`` and has enough channels to win."""
-    return (winograd_unsupported("auto", len(problem.kernel), problem.kernel, problem.stride,
-                                 problem.dilation, problem.c_in, problem.c_out,
-                                 problem.groups) is None
-            and min(problem.cin_per_group, problem.c_out // problem.groups)
-            >= WINOGRAD_MIN_CHANNELS)
+def winograd_auto(problem: Problem, weights_prepared: bool) -> str | None:
+    """Rule 0: the Winograd variant ``"auto"`` uses for ``problem``, or None where direct /
+    im2col are faster. Delegates to :func:`fastconv._winograd_plan.auto_tile` (measured:
+    F(4,3) from 32 channels per group and 32 tiles per call, F(2,3) from 64 channels on small
+    outputs; a functional call, which transforms the weight every time, also needs 32 tiles).
+    """
+    from . import _winograd_plan
+
+    if len(problem.kernel) != 2 or winograd_unsupported(
+            "auto", 2, problem.kernel, problem.stride, problem.dilation, problem.c_in,
+            problem.c_out, problem.groups):
+        return None
+    tile = _winograd_plan.auto_tile(problem.batch, problem.out_size, problem.cin_per_group,
+                                    problem.c_out // problem.groups,
+                                    per_call_weights=not weights_prepared)
+    return None if tile is None else f"winograd_f{tile}"
 
 
 def direct_tile_use(problem: Problem, isa: str, itemsize: int) -> float:
-    """Fraction of the direct kernel's register tiles (columns x channels) holding outputs."""
-    vec_bytes, block = DIRECT_BLOCK.get(isa, (16, 4))
-    width = 2 * vec_bytes // itemsize
-    ow = problem.out_size[-1]
+    """Fraction of the direct kernel's register tiles (columns x channels) holding outputs.
+
+    The tiles run along bands of output rows laid end to end with the pitch of the staged
+    input (fastconv/direct.h), so only its border columns are wasted:
+    ``OW / (OW + (kW - 1) * dilation // stride + (stride > 1))``.
+    """
+    _, block = DIRECT_BLOCK.get(isa, (16, 4))
+    ow, sw = problem.out_size[-1], problem.stride[-1]
+    span = (problem.kernel[-1] - 1) * problem.dilation[-1]
+    pitch = ow + span if sw == 1 else ow + span // sw + 1
     opg = problem.c_out // problem.groups
-    cols = ow / (-(-ow // width) * width)
     chans = opg / (-(-opg // block) * block) if opg >= block else 0.5
-    return cols * chans
+    return ow / pitch * chans
 
 
-def choose(algorithm: str, problem: Problem, isa: str = "avx512", itemsize: int = 4) -> str:
+def choose(algorithm: str, problem: Problem, isa: str = "avx512", itemsize: int = 4,
+           weights_prepared: bool = True) -> str:
     """The public algorithm that computes ``problem`` when the caller asked for ``algorithm``.
 
-    ``isa`` and ``itemsize`` (of the working dtype) matter for ``"auto"`` only.
+    ``isa``, ``itemsize`` (of the working dtype) and ``weights_prepared`` (False for the
+    functional calls, which transform the weight on every call) matter for ``"auto"`` only.
     """
     if algorithm == "winograd":
         return winograd_tile(problem)
     if algorithm != "auto":
         return algorithm
-    if winograd_worth(problem):
-        return winograd_tile(problem)
+    winograd = winograd_auto(problem, weights_prepared)
+    if winograd:
+        return winograd
     if problem.depthwise or problem.cin_per_group <= DIRECT_MAX_CIN:
         return "direct"
     if problem.pointwise:
         return "im2col"
-    if direct_tile_use(problem, isa, itemsize) >= DIRECT_MIN_TILE_USE:
+    if (all(s == 1 for s in problem.stride)
+            and direct_tile_use(problem, isa, itemsize) >= DIRECT_MIN_TILE_USE):
         return "direct"
     return "im2col"
 

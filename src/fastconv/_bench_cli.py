@@ -35,10 +35,11 @@ shape [NAME=]CxSIZE:LAYER, LAYER being one layer in the language of `fastconv sh
   64x112x112:maxpool3s2p1      max pooling (avgpool, gap, gmp, adaptiveavg7 too)
 --batch sets the batch of custom layers (default 1).
 
-columns: ms = median (--stat min: fastest) milliseconds per call; GFLOP/s = 2*MACs of the
-direct convolution / time (Winograd credited the same: "effective"); pools and depthwise layers
-also in GB/s = (input + output [+ weight] bytes) / time; xtorch, xort = peer time / this
-time (> 1: fastconv faster); err = max|result - float64 reference| / max|reference|.
+columns: ms = median (--stat min: fastest) milliseconds per call; iqr% = interquartile range
+of the timings / median (how far to trust the row); GFLOP/s = 2*MACs of the direct
+convolution / time (Winograd credited the same: "effective"); pools and depthwise layers also
+in GB/s = (input + output [+ weight] bytes) / time; xtorch, xort = peer time / this time
+(> 1: fastconv faster); err = max|result - float64 reference| / max|reference|.
 '*' marks the algorithm "auto" picks.
 
 examples:
@@ -389,9 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         from ._suite import suite
 
+        print(f"{'layer':<22} {'kind':<15} {'input (NCHW)':<16} {'output':<16} suites")
         for layer in suite("all"):
-            print(f"{layer.name:<24} {layer.kind:<15} {'x'.join(map(str, layer.input_shape)):<16} "
-                  f"{','.join(layer.suites)}")
+            shapes = ["x".join(map(str, s)) for s in (layer.input_shape, layer.output_shape)]
+            print(f"{layer.name:<22} {layer.kind:<15} {shapes[0]:<16} {shapes[1]:<16} "
+                  f"{','.join(layer.suites) or '-'}")
         return 0
     # Idle OpenMP workers sleep instead of spinning, so the runtimes in this one process
     # (fastconv's libgomp, PyTorch's) do not steal each other's cores; read when libgomp loads.

@@ -14,10 +14,10 @@ Examples
 ...         dict(layer="l", threads=1, contender="torch", peer=True, auto=False,
 ...              error=2e-7, ok=True, seconds=0.003, gflops=66.7)]
 >>> print(format_table(rows, ["torch"]))
-layer  thr  contender     ms  GFLOP/s  GB/s  xtorch      err
------  ---  ---------  -----  -------  ----  ------  -------
-l        1  conv2d()   2.000    100.0          1.50  1.0e-07
-l        1  torch      3.000     66.7                2.0e-07
+layer  thr  contender     ms  iqr%  GFLOP/s  GB/s  xtorch      err
+-----  ---  ---------  -----  ----  -------  ----  ------  -------
+l        1  conv2d()   2.000          100.0          1.50  1.0e-07
+l        1  torch      3.000           66.7                2.0e-07
 """
 
 import os
@@ -25,16 +25,22 @@ import sys
 
 
 def format_table(rows: list[dict], peers: list[str]) -> str:
-    """The aligned text table: layer, threads, contender, ms, rate, ratio per peer, error."""
+    """The aligned text table: layer, threads, contender, ms, rate, ratio per peer, error.
+
+    ``iqr%`` is the timings' interquartile range as a percentage of their median: how much to
+    trust that row (large on a machine shared with other jobs).
+    """
     short = {"torch": "xtorch", "onnxruntime": "xort"}
-    head = ["layer", "thr", "contender", "ms", "GFLOP/s", "GB/s",
+    head = ["layer", "thr", "contender", "ms", "iqr%", "GFLOP/s", "GB/s",
             *(short.get(p, "x" + p) for p in peers), "err"]
     lines = []
     for row in rows:
         seconds = row.get("seconds")
         name = row["contender"] + ("*" if row["auto"] else "")
+        spread = row.get("spread")
         cells = [row["layer"], str(row["threads"]), name,
                  f"{seconds * 1e3:.3f}" if seconds else "-",
+                 f"{100 * spread:.0f}" if spread is not None and spread < 100 else "",
                  f"{row['gflops']:.1f}" if "gflops" in row else "",
                  f"{row['gbs']:.1f}" if "gbs" in row else ""]
         cells += [f"{row['ratios'][p]:.2f}" if p in row.get("ratios", {}) else ""

@@ -24,10 +24,16 @@ class PreparedWeight:
     ) -> None: ...
 
 def run(
-    prepared: PreparedWeight,
     x: np.ndarray,
+    weight: np.ndarray,
     bias: np.ndarray | None,
     y: np.ndarray,
+    groups: int,
+    stride: tuple[int, int, int],
+    dilation: tuple[int, int, int],
     pad: tuple[int, int, int],
+    algorithm: str,
+    isa: int,
     nthreads: int,
+    prepared: PreparedWeight | None = None,
 ) -> Any: ...

@@ -32,9 +32,11 @@ cdef extern from "fastconv/col2im.h" nogil:
     int fc_convt_prepare_f64(int isa, int algorithm, const fc_convt_geometry *g,
                              const double *weight, double *prepared)
     int fc_convt_run_f32(int isa, int algorithm, const fc_convt_geometry *g, const float *x,
-                         const float *prepared, const float *bias, float *y, int nthreads)
+                         const float *prepared, const float *weight, const float *bias,
+                         float *y, int nthreads)
     int fc_convt_run_f64(int isa, int algorithm, const fc_convt_geometry *g, const double *x,
-                         const double *prepared, const double *bias, double *y, int nthreads)
+                         const double *prepared, const double *weight, const double *bias,
+                         double *y, int nthreads)
 
 ALGORITHMS = {"gemm": FC_CONVT_GEMM, "phase": FC_CONVT_PHASE}
 MAX_PHASE_KERNEL = FC_CONVT_MAX_PHASE_KERNEL
@@ -103,47 +105,57 @@ cdef class PreparedWeight:
             raise MemoryError("conv_transpose: could not allocate the weight-packing buffer")
 
 
-def run(PreparedWeight prepared, x, bias, y, tuple pad, int nthreads):
-    """Fill ``y`` with the transposed convolution of ``x`` (see the module contract)."""
+def run(x, weight, bias, y, int groups, tuple stride, tuple dilation, tuple pad,
+        str algorithm, int isa, int nthreads, PreparedWeight prepared=None):
+    """Fill ``y`` with the transposed convolution of ``x`` (see the module contract).
+
+    ``prepared`` (layer objects) must have been made from ``weight`` for this ``algorithm`` and
+    ``isa``; without it the compiled side packs the weight as it goes (functional calls).
+    """
     cdef fc_convt_geometry g
-    _weight_geometry(&g, prepared.weight_shape, prepared.groups, prepared.stride,
-                     prepared.dilation)
+    _weight_geometry(&g, weight.shape, groups, stride, dilation)
     g.batch = x.shape[0]
     for i in range(3):
         g.isize[i] = x.shape[2 + i]
         g.osize[i] = y.shape[2 + i]
         g.pad[i] = pad[i]
-    cdef int alg = ALGORITHMS[prepared.algorithm]
+    cdef int alg = ALGORITHMS[algorithm]
     cdef int status = FC_CONVT_OK
     if x.size == 0 or y.size == 0:
         return y
-    cdef const float[::1] x32, w32, b32
+    cdef const float[::1] x32, w32, p32, b32
     cdef float[::1] y32
-    cdef const double[::1] x64, w64, b64
+    cdef const double[::1] x64, w64, p64, b64
     cdef double[::1] y64
     cdef const float *b32p = NULL
+    cdef const float *p32p = NULL
     cdef const double *b64p = NULL
+    cdef const double *p64p = NULL
     if y.dtype == np.float32:
         x32 = x.reshape(-1)
         y32 = y.reshape(-1)
-        w32 = prepared.data
+        w32 = weight.reshape(-1)
+        if prepared is not None and prepared.data.shape[0]:
+            p32 = prepared.data
+            p32p = &p32[0]
         if bias is not None:
             b32 = bias
             b32p = &b32[0]
         with nogil:
-            status = fc_convt_run_f32(prepared.isa, alg, &g, &x32[0],
-                                      &w32[0] if w32.shape[0] else NULL, b32p, &y32[0],
+            status = fc_convt_run_f32(isa, alg, &g, &x32[0], p32p, &w32[0], b32p, &y32[0],
                                       nthreads)
     else:
         x64 = x.reshape(-1)
         y64 = y.reshape(-1)
-        w64 = prepared.data
+        w64 = weight.reshape(-1)
+        if prepared is not None and prepared.data.shape[0]:
+            p64 = prepared.data
+            p64p = &p64[0]
         if bias is not None:
             b64 = bias
             b64p = &b64[0]
         with nogil:
-            status = fc_convt_run_f64(prepared.isa, alg, &g, &x64[0],
-                                      &w64[0] if w64.shape[0] else NULL, b64p, &y64[0],
+            status = fc_convt_run_f64(isa, alg, &g, &x64[0], p64p, &w64[0], b64p, &y64[0],
                                       nthreads)
     if status == FC_CONVT_NOMEM:
         raise MemoryError("conv_transpose: could not allocate its scratch buffers")

@@ -36,13 +36,13 @@ from math import prod, sqrt
 
 import numpy as np
 
-from . import _dispatch, _threads
+from . import _dispatch
 from ._extension import load
 from ._validate import working_copy
 
 __all__ = ["TILES", "POINTS", "ALGORITHM_TILE", "ERROR_BOUND", "AUTO_FLOAT32_BOUND",
-           "MIN_CHANNELS_PER_GROUP", "matrices", "supports", "prepare_weights",
-           "winograd_conv2d", "PreparedWeights", "scratch_bytes"]
+           "MIN_CHANNELS_PER_GROUP", "matrices", "supports", "auto_tile", "explicit_tile",
+           "prepare_weights", "winograd_conv2d", "PreparedWeights", "scratch_bytes"]
 
 #: Output tile sizes m of F(m x m, 3 x 3).
 TILES = (2, 4, 6)
@@ -181,6 +181,73 @@ def supports(kernel, stride=(1, 1), dilation=(1, 1), c_in=None, c_out=None, grou
     return True, ""
 
 
+#: :func:`auto_tile`: F(4,3) needs at least this many channels per group (in and out) ...
+AUTO_F4_MIN_CHANNELS = 32
+#: ... and at least this many 4x4 tiles per call (batch x tile rows x tile columns: the GEMM's
+#: NR on AVX-512 float32, so the alpha^2 products fill a micro-panel); otherwise F(2,3) ...
+AUTO_F4_MIN_TILES = 32
+#: ... which needs this many channels per group; with fewer, direct / im2col win.
+AUTO_F2_MIN_CHANNELS = 64
+#: Per-call weight transforms (the functional conv2d) cost alpha^2 x C_in x C_out work and
+#: memory, paid back only over this many tiles of the chosen size per call.
+AUTO_PER_CALL_MIN_TILES = 32
+
+
+def auto_tile(batch: int, out_size, cin_per_group: int, cout_per_group: int,
+              per_call_weights: bool = False) -> int | None:
+    """The tile ``algorithm="auto"`` should use for a 3x3 stride-1 convolution, or None.
+
+    None means direct / im2col are faster here. Never 6: F(6,3)'s float32 bound is above the
+    accuracy policy (:data:`AUTO_FLOAT32_BOUND`). Measured on the development machine (Zen 5,
+    AVX-512, float32, 1 thread, CPU time; table in ``docs/winograd.md``):
+
+    - F(4,3) from 32 channels per group when a call has at least 32 tiles of 4x4: 1.2-2.6x
+      faster than direct / im2col (16 channels: direct is 1.4x faster than F(4,3));
+    - with fewer tiles (14x14 or 7x7 outputs at batch 1) F(4,3) wastes its GEMM micro-panels and
+      its partial tiles: F(2,3) wins from 64 channels (1.1-1.6x over direct / im2col), and
+      direct wins below;
+    - ``per_call_weights`` (no layer object: the weights are transformed on every call): also
+      require :data:`AUTO_PER_CALL_MIN_TILES` tiles of the chosen size.
+
+    Examples
+    --------
+    >>> from fastconv._winograd_plan import auto_tile
+    >>> auto_tile(1, (56, 56), 64, 64), auto_tile(1, (14, 14), 256, 256)
+    (4, 2)
+    >>> auto_tile(1, (56, 56), 16, 16) is None, auto_tile(1, (7, 7), 512, 512, True) is None
+    (True, True)
+    """
+    oh, ow = out_size
+    channels = min(cin_per_group, cout_per_group)
+
+    def tiles(m):
+        return batch * -(-oh // m) * -(-ow // m)
+
+    if channels >= AUTO_F4_MIN_CHANNELS and tiles(4) >= AUTO_F4_MIN_TILES:
+        tile = 4
+    elif channels >= AUTO_F2_MIN_CHANNELS:
+        tile = 2
+    else:
+        return None
+    if per_call_weights and tiles(tile) < AUTO_PER_CALL_MIN_TILES:
+        return None
+    return tile
+
+
+def explicit_tile(batch: int, out_size) -> int:
+    """The tile of ``algorithm="winograd"`` (Winograd asked for, tile left to the library):
+    :func:`auto_tile`'s choice between F(4,3) and F(2,3) without its channel thresholds.
+
+    Examples
+    --------
+    >>> from fastconv._winograd_plan import explicit_tile
+    >>> explicit_tile(1, (56, 56)), explicit_tile(1, (7, 7)), explicit_tile(8, (7, 7))
+    (4, 2, 4)
+    """
+    oh, ow = out_size
+    return 4 if batch * -(-oh // 4) * -(-ow // 4) >= AUTO_F4_MIN_TILES else 2
+
+
 # --------------------------------------------------------------------------------------------
 # Prepared weights and the call
 # --------------------------------------------------------------------------------------------
@@ -248,6 +315,8 @@ def prepare_weights(w, tile: int, dtype, isa: int | None = None, groups: int = 1
     (4, dtype('float32'), 8, 4)
     """
     dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     if tile not in TILES:
         raise ValueError(f"tile must be one of {TILES}, got {tile!r}")
     w = np.asarray(w)
@@ -332,12 +401,6 @@ def scratch_bytes(x_shape, c_out: int, tile: int, pads=((0, 0), (0, 0)), groups:
                                   w + left + right - 2, isa, np.dtype(dtype) == np.float64,
                                   threads)
     return int(plan["scratch_bytes"])
-
-
-def for_work_threads(threads: int, x_shape, c_out: int, tile: int) -> int:
-    """Threads worth using for this call (tiny problems stay on one thread)."""
-    n, c_in, h, w = x_shape
-    return _threads.for_work(threads, n * c_out * c_in * h * w * 9 / (tile * tile / 4))
 
 
 # --------------------------------------------------------------------------------------------

@@ -138,8 +138,13 @@ def _as_tuple(padding):
     return padding
 
 
-def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: object) -> _Plan:
-    """Resolve sizes, padding, algorithm and threads for an input of ``x_shape`` (batched)."""
+def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: object,
+          weights_prepared: bool = True) -> _Plan:
+    """Resolve sizes, padding, algorithm and threads for an input of ``x_shape`` (batched).
+
+    ``weights_prepared``: False for the functional calls, which prepare (pack, transform) the
+    weight on every call; ``"auto"`` weighs that cost (``fastconv._algorithms.choose``).
+    """
     ndim = spec.ndim
     batch, c_in, in_size = x_shape[0], x_shape[1], tuple(x_shape[2:])
     cpg = spec.weight.shape[1]
@@ -162,7 +167,7 @@ def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: objec
     problem = _algorithms.Problem(batch, c_in, spec.c_out, spec.groups, in_size, kernel,
                                   spec.stride, spec.dilation, pads, tuple(out_size))
     algorithm = _algorithms.choose(spec.algorithm, problem, _dispatch.current_isa(),
-                                   np.dtype(dtype).itemsize)
+                                   np.dtype(dtype).itemsize, weights_prepared=weights_prepared)
     macs = batch * spec.c_out * cpg * prod(kernel) * prod(out_size)
     nthreads = _threads.for_work(_threads.resolve(threads), macs)
     lead = 3 - ndim
@@ -255,7 +260,8 @@ def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, pad
         spec = _spec(ndim, weight, bias, stride, padding, dilation, groups, padding_mode,
                      algorithm, copy=False)
         xb, unbatched = batched(x, ndim)
-        plan = _plan(spec, xb.shape, compute_dtype(x, spec.weight), threads)
+        plan = _plan(spec, xb.shape, compute_dtype(x, spec.weight), threads,
+                     weights_prepared=False)
         cached = (plan, unbatched)
         _remember(_FUNCTION_PLANS, key, cached)
     plan, unbatched = cached
@@ -461,7 +467,7 @@ def _winograd_eligible(spec: _Spec) -> bool:
     return (_algorithms.winograd_unsupported("auto", spec.ndim, spec.kernel, spec.stride,
                                              spec.dilation, cpg * spec.groups, c_out,
                                              spec.groups) is None
-            and min(cpg, c_out // spec.groups) >= _algorithms.WINOGRAD_MIN_CHANNELS)
+            and min(cpg, c_out // spec.groups) >= _winograd_plan.AUTO_F4_MIN_CHANNELS)
 
 
 def _weight_geometry(spec: _Spec) -> tuple:
@@ -501,11 +507,11 @@ _LAYER_EXAMPLES = {
     >>> layer(np.ones((3, 16), dtype=np.float32)).shape
     (2, 16)""",
     2: """>>> import numpy as np, fastconv
-    >>> layer = fastconv.Conv2d(np.ones((64, 64, 3, 3), dtype=np.float32), padding=1)
+    >>> layer = fastconv.Conv2d(np.ones((64, 64, 3, 3), dtype=np.float32), stride=2, padding=1)
     >>> layer.algorithm_for((1, 64, 7, 7))
     'im2col'
     >>> layer(np.zeros((1, 64, 56, 56), dtype=np.float32)).shape
-    (1, 64, 56, 56)""",
+    (1, 64, 28, 28)""",
     3: """>>> import numpy as np, fastconv
     >>> layer = fastconv.Conv3d(np.ones((4, 2, 3, 3, 3)), stride=2, padding=1)
     >>> layer(np.ones((1, 2, 8, 8, 8))).shape

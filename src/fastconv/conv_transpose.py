@@ -8,16 +8,20 @@ inputs get leading spatial dims of size 1.
 Algorithms (``algorithm=``):
 
 - ``"gemm"``: GEMM + col2im. Per group, the column matrix ``W^T X`` (``C_out/g * prod(k)`` rows,
-  one column per input pixel) is computed by the shared packed GEMM for a block of output
-  channels at a time (about 8 MiB of columns, at least one channel), then each channel is
-  accumulated in a phase-major plane (contiguous adds, one per tap) and written once, cropped,
-  interleaved and with its bias; when no two taps meet (kernel == stride) col2im is a plain
-  store. Scratch: the column block plus one output plane per thread.
+  one column per input pixel) is computed by the shared packed GEMM in work units of a block of
+  output channels (about 512 KiB of columns, L2-resident), each followed by col2im of its
+  channels: accumulated in a phase-major plane (contiguous adds, one per tap) and written once,
+  cropped, interleaved and with its bias; when no two taps meet (kernel == stride) col2im is a
+  plain store and units also split the input rows.
 - ``"phase"``: stride-phase decomposition. The outputs of each of the ``prod(stride)`` phases
   receive only the kernel taps that reach them, so each phase is an ordinary small convolution
   of the input with a sub-kernel: no multiplication by inserted zeros. The input is packed
   straight into the GEMM's B panels (no im2col matrix). Kernel sizes up to 64 per dim.
 - ``"auto"``: :func:`choose_algorithm` — the one rule, kept in one place.
+
+Both run in one OpenMP parallel region per call, work units handed out dynamically, each
+calling the GEMM single-threaded. Layer objects pack the weight once; functional calls let each
+work unit pack the weight rows it needs (in parallel, while they are in cache).
 """
 
 from math import prod
@@ -43,25 +47,58 @@ _PADDING_STRINGS = ("valid", "same", "same_lower")
 _MAX_PHASE_KERNEL = 64
 # GEMM dimensions are C ints.
 _MAX_GEMM_DIM = 2**31 - 1
+# (plan parameters, input shape, output_size) -> (padding pairs, output spatial size)
+_GEOMETRY_CACHE: dict = {}
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "ConvTranspose1d",
-           "ConvTranspose2d", "ConvTranspose3d", "choose_algorithm", "ALGORITHMS"]
+           "ConvTranspose2d", "ConvTranspose3d", "choose_algorithm", "taps_meet", "ALGORITHMS"]
 
 
-def choose_algorithm(kernel_size, stride, dilation) -> str:
-    """The algorithm ``algorithm="auto"`` uses for this kernel, stride and dilation.
+def taps_meet(kernel_size, stride, dilation) -> bool:
+    """Whether some output receives two or more kernel taps (else col2im is a plain store).
 
-    Rule: ``"gemm"`` everywhere. Measured on the ``CONV_TRANSPOSE`` cases of
-    ``benchmarks/layers.py`` (AMD Zen 5, AVX-512, float32, 1 and 2 threads), GEMM + col2im beat
-    the stride-phase decomposition on every case, including those where the kernel is a
-    multiple of the stride (dcgan 4x4 s2: 1.3 vs 2.0 ms, unet 2x2 s2: 0.45 vs 0.55 ms, 3-D 2x2x2
-    s2: 1.7 vs 3.9 ms on one thread): its single GEMM has ``C_out/g * prod(kernel)`` rows where
-    each phase's GEMM has only ``C_out/g``, and the packed micro-kernel runs near its peak only
-    on the taller problem, while the phase-major col2im costs a few percent. This function is
-    the one place to change should a measurement on other hardware say otherwise.
+    Along a dim, output phase ``r`` receives the taps ``t`` with ``t * dilation % stride == r``;
+    taps meet when a phase receives more than one, in any dim.
+
+    Examples
+    --------
+    >>> from fastconv.conv_transpose import taps_meet
+    >>> taps_meet((4, 4), (2, 2), (1, 1)), taps_meet((2, 2), (2, 2), (1, 1))
+    (True, False)
+    """
+    for k, s, d in zip(kernel_size, stride, dilation):
+        phases = [t * d % s for t in range(k)]
+        if len(set(phases)) < len(phases):
+            return True
+    return False
+
+
+# "auto" picks "phase" when taps meet and C_out/groups >= PHASE_CHANNEL_RATIO * C_in/groups.
+PHASE_CHANNEL_RATIO = 4
+
+
+def choose_algorithm(c_in, c_out, groups, kernel_size, stride, dilation) -> str:
+    """The algorithm ``algorithm="auto"`` uses: the one rule, kept in one place.
+
+    Rule: ``"phase"`` when kernel taps meet (:func:`taps_meet`) and ``C_out/groups >= 4 *
+    C_in/groups`` (and the kernel is at most 64 per dim, the phase algorithm's limit);
+    ``"gemm"`` otherwise.
+
+    Why: both do the same multiply-adds in the shared packed GEMM; they differ in the work
+    around it. GEMM + col2im writes and re-reads one column element per ``C_in/g``
+    multiply-adds (and, when taps meet, adds it into the output), so its overhead shrinks
+    with ``C_in/g``; the stride-phase GEMM has only ``C_out/g`` rows to spread the packing of
+    each input element over, so its overhead shrinks with ``C_out/g``. When no two taps meet,
+    col2im is a plain store and GEMM + col2im wins whatever the channels. Measured (AMD Zen 5,
+    AVX-512, float32, one thread; time phase / time gemm): taps meeting, ``C_out/C_in`` = 16:
+    0.38, 8: 0.30-0.87, 4: 0.88, 2: 0.93-1.06, 1: 0.95-1.3, 1/2 (the issue's dcgan, unet, 3-D
+    cases): 1.0-1.7; kernel == stride: 1.4-2.5 for every ratio tried. Change the rule here if a
+    measurement on other hardware says otherwise.
 
     Parameters
     ----------
+    c_in, c_out, groups : int
+        Input and output channels, and groups.
     kernel_size, stride, dilation : tuple of int
         One entry per spatial dim.
 
@@ -73,10 +110,16 @@ def choose_algorithm(kernel_size, stride, dilation) -> str:
     Examples
     --------
     >>> from fastconv.conv_transpose import choose_algorithm
-    >>> choose_algorithm((4, 4), (2, 2), (1, 1))
+    >>> choose_algorithm(256, 128, 1, (4, 4), (2, 2), (1, 1))  # DCGAN: C_out < C_in
+    'gemm'
+    >>> choose_algorithm(16, 128, 1, (4, 4), (2, 2), (1, 1))   # few inputs, many outputs
+    'phase'
+    >>> choose_algorithm(16, 128, 1, (2, 2), (2, 2), (1, 1))   # no taps meet
     'gemm'
     """
-    del kernel_size, stride, dilation  # the measured rule does not depend on them (yet)
+    if (taps_meet(kernel_size, stride, dilation) and max(kernel_size) <= _MAX_PHASE_KERNEL
+            and c_out // groups >= PHASE_CHANNEL_RATIO * (c_in // groups)):
+        return "phase"
     return "gemm"
 
 
@@ -124,6 +167,7 @@ class _Plan:
         self._check_output_padding(self.output_padding)
         self.padding = _check_padding(padding, ndim)
         self.algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
+        self._resolved = None
         chosen = self.resolved_algorithm()
         if chosen == "phase" and max(self.kernel) > _MAX_PHASE_KERNEL:
             raise ValueError(
@@ -131,8 +175,11 @@ class _Plan:
                 f"got kernel {self.kernel}")
         self.weight = np.array(w, copy=True) if copy_weight else w
         self.bias = None if b is None else (np.array(b, copy=True) if copy_weight else b)
+        # Layer objects keep the packed weight; a functional call lets the compiled side pack
+        # it as it goes (in parallel, each unit its own rows, while they are in cache).
+        self.keep_prepared = copy_weight
+        self._weight5: dict = {}
         self._prepared: dict = {}
-        self._geometry: dict = {}
 
     def _check_output_padding(self, output_padding):
         for i, (op, s, d) in enumerate(zip(output_padding, self.stride, self.dilation)):
@@ -142,9 +189,21 @@ class _Plan:
                     f"output_padding[{i}]={op} with stride {s} and dilation {d}")
 
     def resolved_algorithm(self) -> str:
-        if self.algorithm == "auto":
-            return choose_algorithm(self.kernel, self.stride, self.dilation)
-        return self.algorithm
+        if self._resolved is None:
+            self._resolved = self.algorithm if self.algorithm != "auto" else choose_algorithm(
+                self.c_in, self.c_out, self.groups, self.kernel, self.stride, self.dilation)
+        return self._resolved
+
+    def weight5(self, dtype: np.dtype) -> np.ndarray:
+        """The weight as a contiguous 3-D-problem array ``(C_in, C_out/g, kD, kH, kW)``."""
+        w5 = self._weight5.get(dtype.str)
+        if w5 is None:
+            pad = (1,) * (3 - self.ndim)
+            w5 = working_copy(self.weight, dtype).reshape(
+                self.weight.shape[:2] + pad + self.kernel)
+            if self.keep_prepared:
+                self._weight5[dtype.str] = w5
+        return w5
 
     def prepared(self, dtype: np.dtype):
         """The weight packed for this plan's algorithm and the ISA in use, in ``dtype`` (kept)."""
@@ -153,32 +212,37 @@ class _Plan:
         prep = self._prepared.get(key)
         if prep is None:
             pad = (1,) * (3 - self.ndim)
-            w5 = working_copy(self.weight, dtype).reshape(
-                self.weight.shape[:2] + pad + self.kernel)
             prep = load("_conv_transpose").PreparedWeight(
-                w5, self.groups, pad + self.stride, pad + self.dilation, key[1], isa)
+                self.weight5(dtype), self.groups, pad + self.stride, pad + self.dilation, key[1],
+                isa)
             self._prepared[key] = prep
         return prep
 
     def geometry(self, x_shape, output_size):
-        """Padding pairs and output spatial size for an input of this shape (cached per shape)."""
+        """Padding pairs and output spatial size for an input of this shape.
+
+        Cached across plans (a functional call makes a new plan every time) by everything the
+        result depends on.
+        """
         if x_shape[1] != self.c_in:
             raise ValueError(
                 f"x has {x_shape[1]} channels but weight expects C_in = {self.c_in} "
                 f"(weight.shape[0])")
         try:
-            key = (tuple(x_shape), None if output_size is None else (
-                output_size if isinstance(output_size, int) else tuple(output_size)))
-            cached = self._geometry.get(key)
+            key = (self.ndim, self.c_in, self.c_out, self.groups, self.kernel, self.stride,
+                   self.dilation, self.output_padding, self.padding, tuple(x_shape),
+                   None if output_size is None else (
+                       output_size if isinstance(output_size, int) else tuple(output_size)))
+            cached = _GEOMETRY_CACHE.get(key)
         except TypeError:  # unhashable or not iterable: let the checks below explain
             key, cached = None, None
         if cached is not None:
             return cached
         result = self._compute_geometry(x_shape, output_size)
         if key is not None:
-            if len(self._geometry) >= 64:  # a layer sees few shapes; keep the cache small
-                self._geometry.clear()
-            self._geometry[key] = result
+            if len(_GEOMETRY_CACHE) >= 256:  # programs use few shapes; keep it small
+                _GEOMETRY_CACHE.clear()
+            _GEOMETRY_CACHE[key] = result
         return result
 
     def _compute_geometry(self, x_shape, output_size):
@@ -257,9 +321,12 @@ class _Plan:
         y5 = yb.reshape(shape[:2] + lead + out_size)
         work = xb.shape[0] * self.c_in * (self.c_out // self.groups) * prod(self.kernel) * prod(
             xb.shape[2:])
+        pad = (1,) * len(lead)
         load("_conv_transpose").run(
-            self.prepared(dtype), x5, bias, y5, (0,) * len(lead) + tuple(p[0] for p in pads),
-            _threads.for_work(nthreads, work))
+            x5, self.weight5(dtype), bias, y5, self.groups, pad + self.stride,
+            pad + self.dilation, (0,) * len(lead) + tuple(p[0] for p in pads),
+            self.resolved_algorithm(), _dispatch.isa_index(), _threads.for_work(nthreads, work),
+            self.prepared(dtype) if self.keep_prepared else None)
         return y
 
 
@@ -373,7 +440,24 @@ class _ConvTransposeNd:
     def algorithm_for(self, input_shape) -> str:
         """The algorithm a call with an input of ``input_shape`` uses (``"gemm"``/``"phase"``).
 
-        ``input_shape`` is validated like an input: ``(N, C_in, *spatial)`` or unbatched.
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(N, C_in, *spatial)`` or, unbatched, ``(C_in, *spatial)``; validated like an
+            input (``ValueError`` for a wrong rank or channel count).
+
+        Returns
+        -------
+        str
+            ``"gemm"`` or ``"phase"`` (see :func:`choose_algorithm`).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> fastconv.ConvTranspose1d(np.ones((8, 4, 4)), stride=2).algorithm_for((1, 8, 16))
+        'gemm'
+        >>> fastconv.ConvTranspose1d(np.ones((2, 16, 4)), stride=2).algorithm_for((2, 16))
+        'phase'
         """
         shape = tuple(int(n) for n in input_shape)
         if len(shape) == self._ndim + 1:
@@ -385,7 +469,26 @@ class _ConvTransposeNd:
         return self._plan.resolved_algorithm()
 
     def flops(self, input_shape) -> int:
-        """2 * multiply-adds of a call on ``input_shape`` (counted over the input grid)."""
+        """Floating-point operations of a call on ``input_shape``: 2 per multiply-add.
+
+        ``2 * N * C_in * (C_out / groups) * prod(kernel) * prod(input spatial)``: every input
+        element meets every tap once (output positions that padding crops still count).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(N, C_in, *spatial)`` or, unbatched, ``(C_in, *spatial)``.
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> fastconv.ConvTranspose2d(np.ones((3, 2, 4, 4)), stride=2).flops((1, 3, 8, 8))
+        12288
+        """
         shape = tuple(int(n) for n in input_shape)
         batch = shape[0] if len(shape) == self._ndim + 2 else 1
         p = self._plan

@@ -13,6 +13,7 @@ float32 or float64.
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,8 +55,15 @@ _DTYPE_CODES = {("f", 4): 0, ("f", 8): 1, ("i", 1): 2, ("u", 1): 3, ("i", 2): 4,
 # ------------------------------------------------------------------------------------------
 # Shared preparation
 # ------------------------------------------------------------------------------------------
+_DRIVER = None
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def _driver():
-    return load("_pool")
+    global _DRIVER
+    if _DRIVER is None:
+        _DRIVER = load("_pool")
+    return _DRIVER
 
 
 def _working_dtype(arr: np.ndarray, keep_int: bool) -> np.dtype:
@@ -67,6 +75,12 @@ def _working_dtype(arr: np.ndarray, keep_int: bool) -> np.dtype:
 
 def _prepare(x: object, spatial: int, keep_int: bool = False):
     """``(x as a contiguous (N, C, *spatial) array of the working dtype, dtype, unbatched)``."""
+    if type(x) is np.ndarray and x.flags.c_contiguous and (x.dtype is _F32 or x.dtype is _F64):
+        # the common case, without the general checks' cost (small pools are call-bound)
+        if x.ndim == spatial + 2:
+            return x, x.dtype, False
+        if x.ndim == spatial + 1:
+            return x[np.newaxis], x.dtype, True
     arr = check_array(x, "x")
     arr4, unbatched = batched(arr, spatial)
     dtype = _working_dtype(arr, keep_int)
@@ -86,11 +100,10 @@ def _check_bool(value: object, name: str) -> bool:
 def _output(out: object, shape: tuple[int, ...], unbatched: bool, dtype: np.dtype,
             inputs: Sequence[np.ndarray | None]) -> np.ndarray:
     """The (N, C, ...) array to fill: ``out`` (validated against the caller's shape) or new."""
-    user_shape = shape[1:] if unbatched else shape
-    checked = check_out(out, user_shape, dtype, inputs)
-    if checked is None:
+    if out is None:
         return np.empty(shape, dtype=dtype)
-    return checked.reshape(shape)
+    user_shape = shape[1:] if unbatched else shape
+    return check_out(out, user_shape, dtype, inputs).reshape(shape)  # type: ignore[union-attr]
 
 
 def _finish(y: np.ndarray, unbatched: bool, out: object) -> np.ndarray:
@@ -108,40 +121,50 @@ def _thread_count(threads: object, work: float) -> int:
     return _threads.for_work(_threads.resolve(threads), work)
 
 
+class _Window(NamedTuple):
+    """A validated window on a given input size, with the compiled driver's (D, H, W) args."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    out_size: tuple[int, ...]
+    driver_args: tuple[tuple[int, ...], ...]  # isize, osize, kernel, stride, dilation, pad, limit
+    taps: int
+
+
+def _make_window(in_size, k, s, d, pads, out_size) -> _Window:
+    args = (_lead3(in_size, 1), _lead3(out_size, 1), _lead3(k, 1), _lead3(s, 1), _lead3(d, 1),
+            _lead3(tuple(pb for pb, _ in pads), 0),
+            _lead3(tuple(i + pa for i, (_, pa) in zip(in_size, pads)), 1))
+    return _Window(k, s, d, pads, out_size, args, math.prod(k))
+
+
 # Validated windows by their arguments: the size rules cost more than a small pool itself.
 _WINDOW_CACHE: dict = {}
 _WINDOW_CACHE_SIZE = 512
 
 
-def _cache_key(value: object) -> object:
-    """A key that keeps types apart (2 vs 2.0 vs True), or None when ``value`` is not plain."""
-    if value is None or type(value) in (int, bool, str):
-        return (type(value), value)
-    if type(value) in (tuple, list):
-        items = tuple(_cache_key(v) for v in value)  # type: ignore[union-attr]
-        return None if None in items else (type(value), items)
-    return None
+def _plain(value: object) -> bool:
+    """Whether ``value`` can be a cache key as it is: ints (not bools), str, None, and tuples
+    of them. Anything else (floats, bools, lists, NumPy ints) is validated on every call, so
+    2.0 or True never hit the entry of 2."""
+    kind = type(value)
+    if kind is int or kind is str or value is None:
+        return True
+    return kind is tuple and all(_plain(v) for v in value)  # type: ignore[union-attr]
 
 
 def _window(x_shape: tuple[int, ...], spatial: int, kernel_size, stride, padding, dilation,
-            ceil_mode):
+            ceil_mode) -> _Window:
     """Kernel, stride, dilation, pad pairs and output size of a windowed pool (cached)."""
-    key = _cache_key((x_shape[2:], spatial, kernel_size, stride, padding, dilation, ceil_mode))
-    if key is not None:
+    cacheable = (type(ceil_mode) is bool and _plain(kernel_size) and _plain(stride)
+                 and _plain(padding) and _plain(dilation))
+    if cacheable:
+        key = (x_shape[2:], spatial, kernel_size, stride, padding, dilation, ceil_mode)
         hit = _WINDOW_CACHE.get(key)
         if hit is not None:
             return hit
-    result = _window_uncached(x_shape, spatial, kernel_size, stride, padding, dilation,
-                              ceil_mode)
-    if key is not None:
-        if len(_WINDOW_CACHE) >= _WINDOW_CACHE_SIZE:
-            _WINDOW_CACHE.clear()
-        _WINDOW_CACHE[key] = result
-    return result
-
-
-def _window_uncached(x_shape: tuple[int, ...], spatial: int, kernel_size, stride, padding,
-                     dilation, ceil_mode):
     in_size = tuple(x_shape[2:])
     k = int_tuple(kernel_size, spatial, "kernel_size")
     s = k if stride is None else int_tuple(stride, spatial, "stride")
@@ -150,23 +173,22 @@ def _window_uncached(x_shape: tuple[int, ...], spatial: int, kernel_size, stride
         raise ValueError("padding='full' is for convolutions; a pool takes an int, a tuple, "
                          "(before, after) pairs, 'valid', 'same' or 'same_lower'")
     pads = resolve_padding(padding, in_size, k, s, d)
-    out_size = pool_output_size(in_size, k, s, pads, d, ceil_mode)
-    return k, s, d, pads, tuple(out_size)
+    out_size = tuple(pool_output_size(in_size, k, s, pads, d, ceil_mode))
+    result = _make_window(in_size, k, s, d, pads, out_size)
+    if cacheable:
+        if len(_WINDOW_CACHE) >= _WINDOW_CACHE_SIZE:
+            _WINDOW_CACHE.clear()
+        _WINDOW_CACHE[key] = result
+    return result
 
 
-def _run_window(kind: int, xc: np.ndarray, y: np.ndarray, indices: np.ndarray | None, k, s, d,
-                pads, out_size, threads, count_include_pad: bool = True,
-                divisor: float = 0.0, p: float = 0.0) -> None:
-    n, c = xc.shape[:2]
-    in_size = xc.shape[2:]
-    nthreads = _thread_count(threads, y.size * math.prod(k))
-    _driver().pool(
-        kind, _code(xc.dtype), xc.reshape(n * c, math.prod(in_size)), y, indices,
-        _lead3(in_size, 1),
-        _lead3(out_size, 1), _lead3(k, 1), _lead3(s, 1), _lead3(d, 1),
-        _lead3(tuple(pb for pb, _ in pads), 0),
-        _lead3(tuple(i + pa for i, (_, pa) in zip(in_size, pads)), 1),
-        count_include_pad, divisor, p, _dispatch.isa_index(), nthreads)
+def _run_window(kind: int, xc: np.ndarray, y: np.ndarray, indices: np.ndarray | None,
+                w: _Window, threads, count_include_pad: bool = True, divisor: float = 0.0,
+                p: float = 0.0) -> None:
+    planes = xc.reshape(xc.shape[0] * xc.shape[1], math.prod(xc.shape[2:]))
+    nthreads = _thread_count(threads, y.size * w.taps)
+    _driver().pool(kind, _code(xc.dtype), planes, y, indices, *w.driver_args, count_include_pad,
+                   divisor, p, _dispatch.isa_index(), nthreads)
 
 
 # ------------------------------------------------------------------------------------------
@@ -176,12 +198,11 @@ def _max_pool(x, spatial, kernel_size, stride, padding, dilation, ceil_mode, ret
               threads, out):
     return_indices = _check_bool(return_indices, "return_indices")
     xc, dtype, unbatched = _prepare(x, spatial, keep_int=True)
-    k, s, d, pads, out_size = _window(xc.shape, spatial, kernel_size, stride, padding, dilation,
-                                      ceil_mode)
-    shape = xc.shape[:2] + out_size
-    y = _output(out, shape, unbatched, dtype, [np.asarray(x)])
+    w = _window(xc.shape, spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    shape = xc.shape[:2] + w.out_size
+    y = _output(out, shape, unbatched, dtype, (x,))
     indices = np.empty(shape, dtype=np.int64) if return_indices else None
-    _run_window(_MAX, xc, y, indices, k, s, d, pads, out_size, threads)
+    _run_window(_MAX, xc, y, indices, w, threads)
     values = _finish(y, unbatched, out)
     if return_indices:
         return values, (indices[0] if unbatched else indices)  # type: ignore[index]
@@ -195,11 +216,10 @@ def _avg_pool(x, spatial, kernel_size, stride, padding, dilation, ceil_mode, cou
     if divisor_override is not None:
         divisor = float(check_int(divisor_override, "divisor_override", 1))
     xc, dtype, unbatched = _prepare(x, spatial)
-    k, s, d, pads, out_size = _window(xc.shape, spatial, kernel_size, stride, padding, dilation,
-                                      ceil_mode)
-    shape = xc.shape[:2] + out_size
-    y = _output(out, shape, unbatched, dtype, [np.asarray(x)])
-    _run_window(_AVG, xc, y, None, k, s, d, pads, out_size, threads, count_include_pad, divisor)
+    w = _window(xc.shape, spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    shape = xc.shape[:2] + w.out_size
+    y = _output(out, shape, unbatched, dtype, (x,))
+    _run_window(_AVG, xc, y, None, w, threads, count_include_pad, divisor)
     return _finish(y, unbatched, out)
 
 
@@ -218,11 +238,10 @@ def _lp_pool(x, spatial, norm_type, kernel_size, stride, padding, dilation, ceil
              out):
     p = _check_norm(norm_type)
     xc, dtype, unbatched = _prepare(x, spatial)
-    k, s, d, pads, out_size = _window(xc.shape, spatial, kernel_size, stride, padding, dilation,
-                                      ceil_mode)
-    shape = xc.shape[:2] + out_size
-    y = _output(out, shape, unbatched, dtype, [np.asarray(x)])
-    _run_window(_LP, xc, y, None, k, s, d, pads, out_size, threads, p=p)
+    w = _window(xc.shape, spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    shape = xc.shape[:2] + w.out_size
+    y = _output(out, shape, unbatched, dtype, (x,))
+    _run_window(_LP, xc, y, None, w, threads, p=p)
     return _finish(y, unbatched, out)
 
 
@@ -421,33 +440,62 @@ for _d, _ex in _EXAMPLES.items():
 # ------------------------------------------------------------------------------------------
 # Adaptive pools
 # ------------------------------------------------------------------------------------------
-def _adaptive(kind: int, x, spatial: int, output_size, return_indices: bool, threads, out):
-    xc, dtype, unbatched = _prepare(x, spatial, keep_int=kind == _MAX)
-    in_size = tuple(xc.shape[2:])
+class _Bins(NamedTuple):
+    """Adaptive bins on a given input size: the output size, the equivalent ordinary window
+    when the bins are equal and disjoint (``in % out == 0``), and the (start, end) table."""
+
+    out_size: tuple[int, ...]
+    window: _Window | None
+    table: np.ndarray
+    driver_args: tuple[tuple[int, ...], ...]  # isize, osize
+
+
+_BINS_CACHE: dict = {}
+
+
+def _adaptive_bins(in_size: tuple[int, ...], spatial: int, output_size) -> _Bins:
+    cacheable = _plain(output_size)
+    if cacheable:
+        hit = _BINS_CACHE.get((in_size, output_size))
+        if hit is not None:
+            return hit
     if output_size is None or not isinstance(output_size, (Sequence, np.ndarray)):
-        output_size = (output_size,) * spatial
+        sizes = (output_size,) * spatial
     elif len(output_size) != spatial:
         raise ValueError(f"output_size must be an int, None or a tuple of {spatial} of them "
                          f"(one per spatial dim), got {output_size!r}")
-    bins = adaptive_pool_bins(in_size, tuple(output_size))
+    else:
+        sizes = tuple(output_size)
+    bins = adaptive_pool_bins(in_size, sizes)
     out_size = tuple(len(b) for b in bins)
-    shape = xc.shape[:2] + out_size
-    y = _output(out, shape, unbatched, dtype, [np.asarray(x)])
-    indices = np.empty(shape, dtype=np.int64) if return_indices else None
-    if not return_indices and all(i % o == 0 for i, o in zip(in_size, out_size)):
-        # equal, disjoint bins: an ordinary pool with kernel = stride = in / out
+    window = None
+    if all(i % o == 0 for i, o in zip(in_size, out_size)):
         k = tuple(i // o for i, o in zip(in_size, out_size))
-        _run_window(kind, xc, y, None, k, k, (1,) * spatial, ((0, 0),) * spatial, out_size,
-                    threads)
-        return _finish(y, unbatched, out)
+        window = _make_window(in_size, k, k, (1,) * spatial, ((0, 0),) * spatial, out_size)
     lead = [[(0, 1)]] * (3 - spatial)
-    flat = np.array([edge for dim in (*lead, *bins) for bin_ in dim for edge in bin_],
-                    dtype=np.int64)
-    work = xc.size + y.size
-    n, c = xc.shape[:2]
-    _driver().adaptive_pool(kind, _code(dtype), xc.reshape(n * c, math.prod(in_size)), y, indices,
-                            _lead3(in_size, 1), _lead3(out_size, 1), flat,
-                            _thread_count(threads, work))
+    table = np.array([edge for dim in (*lead, *bins) for bin_ in dim for edge in bin_],
+                     dtype=np.int64)
+    result = _Bins(out_size, window, table, (_lead3(in_size, 1), _lead3(out_size, 1)))
+    if cacheable:
+        if len(_BINS_CACHE) >= _WINDOW_CACHE_SIZE:
+            _BINS_CACHE.clear()
+        _BINS_CACHE[(in_size, output_size)] = result
+    return result
+
+
+def _adaptive(kind: int, x, spatial: int, output_size, return_indices: bool, threads, out):
+    xc, dtype, unbatched = _prepare(x, spatial, keep_int=kind == _MAX)
+    bins = _adaptive_bins(xc.shape[2:], spatial, output_size)
+    shape = xc.shape[:2] + bins.out_size
+    y = _output(out, shape, unbatched, dtype, (x,))
+    if not return_indices and bins.window is not None:
+        # equal, disjoint bins: an ordinary pool with kernel = stride = in / out
+        _run_window(kind, xc, y, None, bins.window, threads)
+        return _finish(y, unbatched, out)
+    indices = np.empty(shape, dtype=np.int64) if return_indices else None
+    planes = xc.reshape(xc.shape[0] * xc.shape[1], math.prod(xc.shape[2:]))
+    _driver().adaptive_pool(kind, _code(dtype), planes, y, indices, *bins.driver_args,
+                            bins.table, _thread_count(threads, xc.size + y.size))
     values = _finish(y, unbatched, out)
     if return_indices:
         return values, (indices[0] if unbatched else indices)  # type: ignore[index]
@@ -526,21 +574,24 @@ for _d, _ex in _EXAMPLES.items():
 # Global pools
 # ------------------------------------------------------------------------------------------
 def _global(kind: int, x, threads, out):
-    arr = check_array(x, "x")
+    if type(x) is np.ndarray and x.flags.c_contiguous and (x.dtype is _F32 or x.dtype is _F64):
+        xc = arr = x  # the common case, without the general checks' cost
+    else:
+        arr = check_array(x, "x")
+        xc = None
     if arr.ndim < 3:
         raise ValueError(f"x must have shape (N, C, *spatial) with at least one spatial dim, "
                          f"got shape {arr.shape} (the spatial rank is ndim - 2, so an "
                          f"unbatched input needs a leading batch axis: x[None])")
-    dtype = _working_dtype(arr, keep_int=kind == _MAX)
-    xc = working_copy(arr, dtype)
+    if xc is None:
+        xc = working_copy(arr, _working_dtype(arr, keep_int=kind == _MAX))
+    dtype = xc.dtype
     n, c = xc.shape[:2]
     size = math.prod(xc.shape[2:])
-    shape = (n, c) + (1,) * (xc.ndim - 2)
-    y = check_out(out, shape, dtype, [arr])
-    if y is None:
-        y = np.empty(shape, dtype=dtype)
     if size == 0:
         raise ValueError(f"x must have non-empty spatial dims, got shape {arr.shape}")
+    shape = (n, c) + (1,) * (xc.ndim - 2)
+    y = np.empty(shape, dtype=dtype) if out is None else check_out(out, shape, dtype, [arr])
     _driver().global_pool(kind, _code(dtype), xc.reshape(n * c, size), y.reshape(n * c),
                           _dispatch.isa_index(), _thread_count(threads, xc.size))
     return y
@@ -741,7 +792,7 @@ def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out
     xc, dtype, unbatched = _prepare(x, 2)
     n, c = xc.shape[:2]
     width = c * sum(level * level for level in levels)
-    y = _output(out, (n, width), unbatched, dtype, [np.asarray(x)])
+    y = _output(out, (n, width), unbatched, dtype, (x,))
     kind = _MAX if mode == "max" else _AVG
     start = 0
     for level in levels:
@@ -792,12 +843,12 @@ def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, threads=N
     """
     a = _check_alpha(alpha)
     xc, dtype, unbatched = _prepare(x, 2)
-    k, s, d, pads, out_size = _window(xc.shape, 2, kernel_size, stride, padding, 1, False)
-    shape = xc.shape[:2] + out_size
-    y = _output(out, shape, unbatched, dtype, [np.asarray(x)])
+    w = _window(xc.shape, 2, kernel_size, stride, padding, 1, False)
+    shape = xc.shape[:2] + w.out_size
+    y = _output(out, shape, unbatched, dtype, (x,))
     avg = np.empty(shape, dtype=dtype)
-    _run_window(_MAX, xc, y, None, k, s, d, pads, out_size, threads)
-    _run_window(_AVG, xc, avg, None, k, s, d, pads, out_size, threads, count_include_pad=False)
+    _run_window(_MAX, xc, y, None, w, threads)
+    _run_window(_AVG, xc, avg, None, w, threads, count_include_pad=False)
     y *= dtype.type(a)
     y += dtype.type(1.0 - a) * avg
     return _finish(y, unbatched, out)

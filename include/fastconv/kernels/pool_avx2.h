@@ -29,6 +29,41 @@ FC_INLINE __m256d fc_max_nan_pd(__m256d a, __m256d b)
         (even) = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a_, b_), 0xD8);                     \
         (odd) = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a_, b_), 0xD8);                      \
     } while (0)
+/* horizontal sums and maxima (the max returns a NaN lane when there is one) */
+FC_INLINE float fc_hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+FC_INLINE double fc_hsum_pd(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+FC_INLINE float fc_hmax_ps(__m256 v)
+{
+    float lanes[8];
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))) {
+        _mm256_storeu_ps(lanes, v);
+        for (int k = 0;; k++)
+            if (lanes[k] != lanes[k]) return lanes[k];
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+FC_INLINE double fc_hmax_pd(__m256d v)
+{
+    double lanes[4];
+    if (_mm256_movemask_pd(_mm256_cmp_pd(v, v, _CMP_UNORD_Q))) {
+        _mm256_storeu_pd(lanes, v);
+        for (int k = 0;; k++)
+            if (lanes[k] != lanes[k]) return lanes[k];
+    }
+    __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
+}
 /* lane masks for lanes [lo, hi): maskload/maskstore skip (and never fault on) the others */
 FC_INLINE __m256i fc_lanes_epi32(int64_t lo, int64_t hi)
 {
@@ -56,7 +91,8 @@ FC_INLINE __m256d fc_loadm_pd(const double *p, int64_t lo, int64_t hi, __m256d f
 
 #define FC_POOL_FLOAT 1
 #define FC_POW pow
-#define FC_SMAX(a, b) ((b) > (a) || (b) != (b) ? (b) : (a))
+/* bitwise |: a select, not a branch (random data mispredicts every other one) */
+#define FC_SMAX(a, b) (((b) > (a)) | ((b) != (b)) ? (b) : (a))
 #if FC_POOL_F64
 #define FC_T double
 #define FC_TLOWEST (-INFINITY)
@@ -71,6 +107,8 @@ FC_INLINE __m256d fc_loadm_pd(const double *p, int64_t lo, int64_t hi, __m256d f
 #define FC_VDIV(a, b) _mm256_div_pd(a, b)
 #define FC_VABS(v) _mm256_andnot_pd(_mm256_set1_pd(-0.0), v)
 #define FC_VSQRT(v) _mm256_sqrt_pd(v)
+#define FC_VHSUM(v) fc_hsum_pd(v)
+#define FC_VHMAX(v) fc_hmax_pd(v)
 #define FC_SQRT(v) sqrt(v)
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PD(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) fc_loadm_pd(ptr, lo, hi, idv)
@@ -89,6 +127,8 @@ FC_INLINE __m256d fc_loadm_pd(const double *p, int64_t lo, int64_t hi, __m256d f
 #define FC_VDIV(a, b) _mm256_div_ps(a, b)
 #define FC_VABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v)
 #define FC_VSQRT(v) _mm256_sqrt_ps(v)
+#define FC_VHSUM(v) fc_hsum_ps(v)
+#define FC_VHMAX(v) fc_hmax_ps(v)
 #define FC_SQRT(v) sqrtf(v)
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PS(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) fc_loadm_ps(ptr, lo, hi, idv)

@@ -32,6 +32,19 @@ FC_INLINE __m512d fc_max_nan_pd512(__m512d a, __m512d b)
         (even) = _mm512_permutex2var_pd(a_, ie_, b_);                                         \
         (odd) = _mm512_permutex2var_pd(a_, io_, b_);                                          \
     } while (0)
+/* horizontal max that returns a NaN lane when there is one */
+FC_INLINE float fc_hmax_ps512(__m512 v)
+{
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    if (nan) return _mm512_cvtss_f32(_mm512_maskz_compress_ps(nan, v));
+    return _mm512_reduce_max_ps(v);
+}
+FC_INLINE double fc_hmax_pd512(__m512d v)
+{
+    const __mmask8 nan = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+    if (nan) return _mm512_cvtsd_f64(_mm512_maskz_compress_pd(nan, v));
+    return _mm512_reduce_max_pd(v);
+}
 /* lanes [lo, hi) set */
 FC_INLINE __mmask16 fc_lanes16(int64_t lo, int64_t hi)
 {
@@ -45,7 +58,8 @@ FC_INLINE __mmask8 fc_lanes8m(int64_t lo, int64_t hi)
 
 #define FC_POOL_FLOAT 1
 #define FC_POW pow
-#define FC_SMAX(a, b) ((b) > (a) || (b) != (b) ? (b) : (a))
+/* bitwise |: a select, not a branch (random data mispredicts every other one) */
+#define FC_SMAX(a, b) (((b) > (a)) | ((b) != (b)) ? (b) : (a))
 #if FC_POOL_F64
 #define FC_T double
 #define FC_TLOWEST (-INFINITY)
@@ -60,6 +74,8 @@ FC_INLINE __mmask8 fc_lanes8m(int64_t lo, int64_t hi)
 #define FC_VDIV(a, b) _mm512_div_pd(a, b)
 #define FC_VABS(v) _mm512_abs_pd(v)
 #define FC_VSQRT(v) _mm512_sqrt_pd(v)
+#define FC_VHSUM(v) _mm512_reduce_add_pd(v)
+#define FC_VHMAX(v) fc_hmax_pd512(v)
 #define FC_SQRT(v) sqrt(v)
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PD512(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) _mm512_mask_loadu_pd(idv, fc_lanes8m(lo, hi), ptr)
@@ -78,6 +94,8 @@ FC_INLINE __mmask8 fc_lanes8m(int64_t lo, int64_t hi)
 #define FC_VDIV(a, b) _mm512_div_ps(a, b)
 #define FC_VABS(v) _mm512_abs_ps(v)
 #define FC_VSQRT(v) _mm512_sqrt_ps(v)
+#define FC_VHSUM(v) _mm512_reduce_add_ps(v)
+#define FC_VHMAX(v) fc_hmax_ps512(v)
 #define FC_SQRT(v) sqrtf(v)
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PS512(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) _mm512_mask_loadu_ps(idv, fc_lanes16(lo, hi), ptr)

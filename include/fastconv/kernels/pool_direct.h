@@ -1,14 +1,23 @@
-/* Template: window-by-window kernels that must know *where* each maximum is, or whose windows
- * vary in size (adaptive bins). Scalar, any dtype; included by pool_scalar.c after defining
- * FC_T, FC_SFX and FC_POOL_FLOAT.
+/* Template: window-by-window kernels that must know *where* each maximum is (the index scan
+ * after the vectorised max pool), or whose windows vary in size (adaptive bins). Scalar, any
+ * dtype; included by pool_scalar.c after defining FC_T, FC_SFX and FC_POOL_FLOAT.
  *
- * Max order: the window is scanned in row-major (d, h, w) order and a value replaces the best
- * only when strictly larger, or when it is the first NaN: ties keep the first element, a NaN
- * keeps the first NaN. Taps outside the input are never visited (tap ranges are clamped per
- * dim, so the inner loops carry no bounds checks).
+ * Max order: windows are scanned in row-major (d, h, w) order; the first element equal to the
+ * maximum wins (ties keep the first element), a NaN maximum points at the first NaN. Taps
+ * outside the input are never visited (tap ranges are clamped per dim, so the inner loops
+ * carry no bounds checks).
  */
 #ifndef FC_POOL_DIRECT_ONCE
 #define FC_POOL_DIRECT_ONCE
+/* a condition the compiler should turn into selects (cmov), not a branch: on random data a
+ * running maximum changes half the time */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9
+#define FC_UNPREDICTABLE(c) __builtin_expect_with_probability(!!(c), 1, 0.5)
+#elif defined(__clang__)
+#define FC_UNPREDICTABLE(c) __builtin_unpredictable(c)
+#else
+#define FC_UNPREDICTABLE(c) (c)
+#endif
 /* Taps t in [lo, hi) of output o whose position o*s - pad + t*d lies in [0, n). */
 FC_INLINE void fc_tap_range(int64_t o, int64_t s, int64_t pad, int64_t d, int64_t k, int64_t n,
                             int64_t *lo, int64_t *hi)
@@ -22,15 +31,26 @@ FC_INLINE void fc_tap_range(int64_t o, int64_t s, int64_t pad, int64_t d, int64_
 #endif
 
 #define FC_DIRECT_FN(name) FC_CAT(FC_CAT(name, _), FC_SFX)
-#define FC_BETTER(v, best) ((v) > (best) || ((v) != (v) && (best) == (best)))
+#define FC_BETTER(v, best) (((v) > (best)) | (((v) != (v)) & ((best) == (best))))
 
-void FC_DIRECT_FN(fc_pool_max_idx)(const fc_pool_plan *p, const void *xv, void *yv,
-                                   int64_t *indices, int64_t row0, int64_t row1)
+/* Indices of maxima already computed (y, by the vectorised row kernels): each window is
+ * scanned in row-major order up to the first element equal to its maximum (the first NaN when
+ * the maximum is NaN), so ties go to the first element as required, and most windows stop
+ * half-way with one mispredicted branch instead of one per tap. The value is then re-read
+ * from that element (a -0.0 / +0.0 tie keeps the element's own sign). Empty windows keep
+ * their identity value and get index -1. */
+void FC_DIRECT_FN(fc_pool_find_idx)(const fc_pool_plan *p, const void *xv, void *yv,
+                                    int64_t *indices, int64_t row0, int64_t row1)
 {
     const FC_T *x = (const FC_T *)xv;
     FC_T *y = (FC_T *)yv;
     const int64_t id_ = p->isize[0], ih_ = p->isize[1], iw = p->isize[2];
     const int64_t od_ = p->osize[0], oh_ = p->osize[1], ow_ = p->osize[2];
+    const int64_t kw = p->kernel[2], sw = p->stride[2], pw = p->pad[2], dw = p->dilation[2];
+    const int64_t last = iw - 1 + pw - (kw - 1) * dw;
+    const int64_t in0 = (pw + sw - 1) / sw;
+    int64_t in1 = last >= 0 ? last / sw + 1 : 0;
+    in1 = in1 > ow_ ? ow_ : in1 < in0 ? in0 : in1;
     for (int64_t r = row0; r < row1; r++) {
         const int64_t plane = r / (od_ * oh_), rem = r % (od_ * oh_);
         const int64_t od = rem / oh_, oh = rem % oh_;
@@ -39,27 +59,27 @@ void FC_DIRECT_FN(fc_pool_max_idx)(const fc_pool_plan *p, const void *xv, void *
         fc_tap_range(od, p->stride[0], p->pad[0], p->dilation[0], p->kernel[0], id_, &a0, &a1);
         fc_tap_range(oh, p->stride[1], p->pad[1], p->dilation[1], p->kernel[1], ih_, &b0, &b1);
         for (int64_t ow = 0; ow < ow_; ow++) {
-            int64_t c0, c1;
-            fc_tap_range(ow, p->stride[2], p->pad[2], p->dilation[2], p->kernel[2], iw, &c0, &c1);
-            FC_T best = FC_TLOWEST;
+            int64_t c0 = 0, c1 = kw;
+            if (ow < in0 || ow >= in1) fc_tap_range(ow, sw, pw, dw, kw, iw, &c0, &c1);
+            const FC_T best = y[r * ow_ + ow];
+            const int nan = best != best;
             int64_t where = -1;
-            for (int64_t a = a0; a < a1; a++) {
+            for (int64_t a = a0; a < a1 && where < 0; a++) {
                 const int64_t d = od * p->stride[0] - p->pad[0] + a * p->dilation[0];
-                for (int64_t b = b0; b < b1; b++) {
+                for (int64_t b = b0; b < b1 && where < 0; b++) {
                     const int64_t h = oh * p->stride[1] - p->pad[1] + b * p->dilation[1];
-                    const int64_t base = (d * ih_ + h) * iw + ow * p->stride[2] - p->pad[2];
+                    const int64_t base = (d * ih_ + h) * iw + ow * sw - pw;
                     for (int64_t c = c0; c < c1; c++) {
-                        const int64_t at = base + c * p->dilation[2];
-                        const FC_T v = xp[at];
-                        if (where < 0 || FC_BETTER(v, best)) {
-                            best = v;
-                            where = at;
+                        const FC_T v = xp[base + c * dw];
+                        if (v == best || (nan && v != v)) {
+                            where = base + c * dw;
+                            break;
                         }
                     }
                 }
             }
-            y[r * ow_ + ow] = best;
-            if (indices) indices[r * ow_ + ow] = where;
+            if (where >= 0) y[r * ow_ + ow] = xp[where];
+            indices[r * ow_ + ow] = where;
         }
     }
 }
@@ -87,11 +107,12 @@ void FC_DIRECT_FN(fc_adaptive)(int kind, const int64_t *isz, const int64_t *osz,
                 for (int64_t h = bh[2 * oh]; h < bh[2 * oh + 1]; h++) {
                     const int64_t base = (d * ih_ + h) * iw;
                     if (kind == FC_POOL_MAX) {
-                        for (int64_t w = w0; w < w1; w++)
-                            if (where < 0 || FC_BETTER(xp[base + w], best)) {
-                                best = xp[base + w];
-                                where = base + w;
-                            }
+                        for (int64_t w = w0; w < w1; w++) {
+                            const FC_T v = xp[base + w];
+                            const int take = FC_UNPREDICTABLE((where < 0) | FC_BETTER(v, best));
+                            best = take ? v : best;
+                            where = take ? base + w : where;
+                        }
                     } else {
                         for (int64_t w = w0; w < w1; w++) sum += (double)xp[base + w];
                     }

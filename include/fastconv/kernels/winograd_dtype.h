@@ -1,6 +1,63 @@
 /* Winograd driver for one dtype (included by winograd_template.h with FC_WT, FC_WSFX, FC_WL,
- * FC_WDTYPE, FC_WCFG, FC_WCFG_GET, FC_WPACKSIZE set): the per-tile code for m = 2, 4, 6 and the
- * driver fc_winograd_conv2d_<t>_<isa> that runs the work units on OpenMP threads. */
+ * FC_WDTYPE, FC_WCFG, FC_WCFG_GET, FC_WPACKSIZE set): the weight transform
+ * fc_winograd_transform_weights_<t>_<isa>, the per-tile code for m = 2, 4, 6 and the driver
+ * fc_winograd_conv2d_<t>_<isa> that runs the work units on OpenMP threads. */
+
+/* U = G g G^T in double for every (k, c), rounded once to FC_WT, in the packed-A layout of
+ * this ISA's GEMM. Work goes panel by panel (MR output channels), a chunk of input channels at a
+ * time: the chunk's (channel, row) pairs are exactly the next chunk x MR values of every xi's
+ * packed matrix, so they are the vector lanes of the arithmetic (at most FC_WINO_WPAIRS), and
+ * each xi's results are copied out as one contiguous run (writing alpha^2 strided streams
+ * directly would alias in the caches: the matrices are a power-of-two apart). Every element
+ * is written exactly once (rows past Kg in the last panel get zeros). Compiled per ISA so that
+ * the double arithmetic uses its vectors. */
+#ifndef FC_WINO_WPAIRS
+#define FC_WINO_WPAIRS 64
+#endif
+void FC_CAT(FC_CAT(FC_CAT(fc_winograd_transform_weights_, FC_WSFX), _), FC_WISA)(
+    int tile, int c_out, int cg, int groups, const double *w, const double *G, FC_WT *packed,
+    int nthreads)
+{
+    const int alpha = tile + 2, kg = c_out / groups;
+    const int mr = FC_WCFG_GET(FC_WISA_ENUM)->mr;
+    const int panels = (kg + mr - 1) / mr;
+    const int chunk = FC_MAX(1, FC_WINO_WPAIRS / mr); /* input channels per step */
+    const size_t one = FC_WPACKSIZE(FC_WISA_ENUM, kg, cg);
+    const size_t step = (size_t)groups * one; /* from one xi to the next */
+    double gm[8][3]; /* local copy: stores to `packed` cannot alias it */
+    for (int a = 0; a < alpha; a++)
+        for (int j = 0; j < 3; j++) gm[a][j] = G[a * 3 + j];
+    FC_OMP(parallel for num_threads(nthreads) if (nthreads > 1) schedule(static))
+    for (int job = 0; job < groups * panels; job++) {
+        const int gi = job / panels, p = job % panels;
+        const int rows = FC_MIN(mr, kg - p * mr); /* real output channels in this panel */
+        double gk[9][FC_WINO_WPAIRS], tmp[8][3][FC_WINO_WPAIRS];
+        FC_WT out[FC_WINO_WPAIRS];
+        FC_WT *base = packed + (size_t)gi * one + (size_t)p * mr * cg;
+        const double *wp = w + (size_t)(gi * kg + p * mr) * cg * 9;
+        for (int c0 = 0; c0 < cg; c0 += chunk) {
+            const int n = FC_MIN(chunk, cg - c0) * mr; /* pairs: lane i = (c0 + i / mr, i % mr) */
+            for (int i = 0; i < n; i++) {
+                const int r = i % mr, c = c0 + i / mr;
+                const double *g = wp + ((size_t)r * cg + c) * 9;
+                for (int e = 0; e < 9; e++) gk[e][i] = r < rows ? g[e] : 0.0;
+            }
+            for (int a = 0; a < alpha; a++)
+                for (int j = 0; j < 3; j++)
+                    for (int i = 0; i < n; i++)
+                        tmp[a][j][i] = gm[a][0] * gk[j][i] + gm[a][1] * gk[3 + j][i]
+                                       + gm[a][2] * gk[6 + j][i];
+            for (int a = 0; a < alpha; a++)
+                for (int b = 0; b < alpha; b++) {
+                    for (int i = 0; i < n; i++)
+                        out[i] = (FC_WT)(tmp[a][0][i] * gm[b][0] + tmp[a][1][i] * gm[b][1]
+                                         + tmp[a][2][i] * gm[b][2]);
+                    FC_WT *dst = base + (size_t)(a * alpha + b) * step + (size_t)c0 * mr;
+                    for (int i = 0; i < n; i++) dst[i] = out[i];
+                }
+        }
+    }
+}
 
 /* What every work unit of one call shares (read-only). */
 typedef struct {

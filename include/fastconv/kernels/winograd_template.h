@@ -14,6 +14,19 @@
 
 /* Elements added between the alpha^2 matrices of V and of M in the scratch: one cache line,
  * so that streams a power of two apart do not share cache sets. Keeps 64-byte alignment. */
+/* Read hint for the first min(bytes, 2 KiB) of p (the next U slice). */
+#ifndef FC_WINO_PREFETCH
+#if defined(__GNUC__) || defined(__clang__)
+#define FC_WINO_PREFETCH(p, bytes)                                                            \
+    do {                                                                                      \
+        const char *pf_ = (const char *)(p);                                                  \
+        const int pf_n_ = FC_MIN((int)((bytes) * sizeof(*(p))), 2048);                        \
+        for (int pf_o_ = 0; pf_o_ < pf_n_; pf_o_ += 64) __builtin_prefetch(pf_ + pf_o_);      \
+    } while (0)
+#else
+#define FC_WINO_PREFETCH(p, bytes) ((void)(p))
+#endif
+#endif
 #ifndef FC_WINO_SKEW
 #define FC_WINO_SKEW(T) (64 / sizeof(T))
 #endif

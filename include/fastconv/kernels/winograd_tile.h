@@ -2,12 +2,12 @@
  * tiles [t0, t0 + nt) of the flattened (image, tile row, tile column) space, group gi, output
  * channels [k0, k1) of the group (k0 a multiple of MR).
  *
- *   1. input transform: for each channel and each FC_WL tiles, gather the alpha x alpha
+ *   1. input transform: for each FC_WL tiles and each channel, gather the alpha x alpha
  *      patches (zeros outside the image: the padding and the overhang of partial tiles), apply
  *      B^T . B with the lanes = tiles, and store each of the alpha^2 results into the packed
  *      GEMM B panel of that xi (NR tiles side by side, one row per channel);
  *   2. alpha^2 GEMMs M[xi] (Ku x tiles) = U[xi] (Ku x Cg) V[xi] (Cg x tiles) with the ISA's
- *      micro-kernel, KC-blocked so the B micro-panel stays in L1;
+ *      micro-kernel, KC-blocked; each MR-row slice of U meets every B panel while in L1;
  *   3. output transform A^T . A per output channel, FC_WL tiles at a time, bias added, each
  *      tile stored with its rows / columns beyond the output cropped.
  */
@@ -44,32 +44,58 @@ static void FC_CAT(FC_CAT(FC_CAT(fc_wino_unit_f, FC_WM), FC_CAT(_, FC_WSFX)), _)
         tile_x[i] = (int)(rem % call->tiles_w) * FC_WM;
     }
 
-    /* 1. input transform, straight into the packed B panels */
-    for (int c = 0; c < cg; c++) {
-        const size_t plane = (size_t)(gi * cg + c) * h * w;
-        for (int l0 = 0; l0 < tpad; l0 += WL) {
+    /* 1. input transform, straight into the packed B panels; per group of WL tiles the
+     * patch offsets are worked out once, then every channel is gathered and transformed */
+    const size_t hw = (size_t)h * w;
+    const FC_WT *xg = call->x + (size_t)gi * cg * hw; /* channel 0 of the group, image 0 */
+    for (int l0 = 0; l0 < tpad; l0 += WL) {
+        ptrdiff_t off[WL]; /* patch top-left, from xg; -1: not a full interior patch */
+        int interior = 1;
+        for (int l = 0; l < WL; l++) {
+            const int i = l0 + l;
+            off[l] = -1;
+            if (i >= nt) {
+                interior = 0;
+                continue;
+            }
+            const int r0 = tile_y[i] - call->pad_top, c0 = tile_x[i] - call->pad_left;
+            if (r0 >= 0 && c0 >= 0 && r0 + ALPHA <= h && c0 + ALPHA <= w)
+                off[l] = (ptrdiff_t)tile_n[i] * call->c_in * hw + (ptrdiff_t)r0 * w + c0;
+            else
+                interior = 0;
+        }
+        for (int c = 0; c < cg; c++) {
+            const FC_WT *xc = xg + (size_t)c * hw;
             /* gather WL patches, lane l = tile l0 + l (zeros outside the image) */
-            for (int l = 0; l < WL; l++) {
-                const int i = l0 + l;
-                if (i >= nt) {
-                    for (int e = 0; e < ALPHA * ALPHA; e++) d[e * WL + l] = 0;
-                    continue;
-                }
-                const FC_WT *src = call->x + (size_t)tile_n[i] * call->c_in * h * w + plane;
-                const int r0 = tile_y[i] - call->pad_top, c0 = tile_x[i] - call->pad_left;
-                if (r0 >= 0 && c0 >= 0 && r0 + ALPHA <= h && c0 + ALPHA <= w) {
-                    src += (size_t)r0 * w + c0;
+            if (interior) {
+                for (int l = 0; l < WL; l++) {
+                    const FC_WT *src = xc + off[l];
                     for (int a = 0; a < ALPHA; a++)
                         for (int b = 0; b < ALPHA; b++)
                             d[(a * ALPHA + b) * WL + l] = src[(size_t)a * w + b];
-                } else {
-                    for (int a = 0; a < ALPHA; a++) {
-                        const int r = r0 + a;
-                        for (int b = 0; b < ALPHA; b++) {
-                            const int col = c0 + b;
-                            d[(a * ALPHA + b) * WL + l] =
-                                (r >= 0 && r < h && col >= 0 && col < w)
-                                    ? src[(size_t)r * w + col] : (FC_WT)0;
+                }
+            } else {
+                for (int l = 0; l < WL; l++) {
+                    const int i = l0 + l;
+                    if (i >= nt) {
+                        for (int e = 0; e < ALPHA * ALPHA; e++) d[e * WL + l] = 0;
+                    } else if (off[l] >= 0) {
+                        const FC_WT *src = xc + off[l];
+                        for (int a = 0; a < ALPHA; a++)
+                            for (int b = 0; b < ALPHA; b++)
+                                d[(a * ALPHA + b) * WL + l] = src[(size_t)a * w + b];
+                    } else {
+                        const FC_WT *src = xc + (size_t)tile_n[i] * call->c_in * hw;
+                        const int r0 = tile_y[i] - call->pad_top;
+                        const int c0 = tile_x[i] - call->pad_left;
+                        for (int a = 0; a < ALPHA; a++) {
+                            const int r = r0 + a;
+                            for (int b = 0; b < ALPHA; b++) {
+                                const int col = c0 + b;
+                                d[(a * ALPHA + b) * WL + l] =
+                                    (r >= 0 && r < h && col >= 0 && col < w)
+                                        ? src[(size_t)r * w + col] : (FC_WT)0;
+                            }
                         }
                     }
                 }
@@ -93,27 +119,37 @@ static void FC_CAT(FC_CAT(FC_CAT(fc_wino_unit_f, FC_WM), FC_CAT(_, FC_WSFX)), _)
                 }
             }
             /* into panel l0 / nr, row c, lanes l0 % nr .. of each xi's B matrix */
-            FC_WT *dst = v + ((size_t)(l0 / nr) * cg + c) * nr + (l0 % nr);
-            for (int e = 0; e < ALPHA * ALPHA; e++)
-                for (int l = 0; l < WL; l++) dst[(size_t)e * vs + l] = u[e * WL + l];
+            if (nr % WL == 0) {
+                FC_WT *dst = v + ((size_t)(l0 / nr) * cg + c) * nr + (l0 % nr);
+                for (int e = 0; e < ALPHA * ALPHA; e++)
+                    for (int l = 0; l < WL; l++) dst[(size_t)e * vs + l] = u[e * WL + l];
+            } else { /* a GEMM whose NR is not a multiple of WL: lane by lane */
+                for (int l = 0; l < WL && l0 + l < tpad; l++) {
+                    const int lane = l0 + l;
+                    FC_WT *dst = v + ((size_t)(lane / nr) * cg + c) * nr + lane % nr;
+                    for (int e = 0; e < ALPHA * ALPHA; e++) dst[(size_t)e * vs] = u[e * WL + l];
+                }
+            }
         }
     }
 
-    /* 2. alpha^2 GEMMs through the shared micro-kernel */
+    /* 2. alpha^2 GEMMs through the shared micro-kernel. Per xi: each MR-row slice of U (read
+     * once, from L2 or L3) meets every B panel of the block (L2) while it sits in L1; the head
+     * of the next slice is prefetched, as the shared GEMM driver does. */
     for (int xi = 0; xi < ALPHA * ALPHA; xi++) {
         const FC_WT *a = call->packed + ((size_t)xi * call->groups + gi) * call->packed_stride;
         const FC_WT *bv = v + xi * vs;
         FC_WT *cm = mm + xi * ms;
-        for (int q = 0; q < tpad / nr; q++) {
-            const int n = FC_MIN(nr, nt - q * nr);
-            for (int kb = 0; kb < cg; kb += kcb) {
-                const int kc = FC_MIN(kcb, cg - kb);
-                for (int p = k0 / mr; p * mr < k1; p++) {
-                    cfg->ukernel(kc, a + (size_t)p * mr * cg + (size_t)kb * mr,
-                                 bv + ((size_t)q * cg + kb) * nr,
-                                 cm + (size_t)(p * mr - k0) * tpad + (size_t)q * nr, tpad,
-                                 FC_MIN(mr, k1 - p * mr), n, NULL, kb > 0);
-                }
+        for (int kb = 0; kb < cg; kb += kcb) {
+            const int kc = FC_MIN(kcb, cg - kb);
+            for (int p = k0 / mr; p * mr < k1; p++) {
+                const FC_WT *ap = a + (size_t)p * mr * cg + (size_t)kb * mr;
+                if ((p + 1) * mr < k1) FC_WINO_PREFETCH(ap + (size_t)mr * cg, kc * mr);
+                FC_WT *crow = cm + (size_t)(p * mr - k0) * tpad;
+                const int rows = FC_MIN(mr, k1 - p * mr);
+                for (int q = 0; q < tpad / nr; q++)
+                    cfg->ukernel(kc, ap, bv + ((size_t)q * cg + kb) * nr, crow + (size_t)q * nr,
+                                 tpad, rows, FC_MIN(nr, nt - q * nr), NULL, kb > 0);
             }
         }
     }

@@ -21,9 +21,9 @@
  * Python side chose. An ISA that was not compiled in falls back to the portable driver. */
 #define FC_CONVT_ENTRY(dt, T, name)                                                            \
     int fc_convt_run_##dt##_##name(int isa, int algorithm, const fc_convt_geometry *g,         \
-                                  const T *x, const T *prepared, const T *bias, T *y,         \
-                                  int nthreads);
-#define FC_CONVT_ARGS isa, algorithm, g, x, prepared, bias, y, nthreads
+                                  const T *x, const T *prepared, const T *weight,             \
+                                  const T *bias, T *y, int nthreads);
+#define FC_CONVT_ARGS isa, algorithm, g, x, prepared, weight, bias, y, nthreads
 
 #if FC_HAVE_AVX2
 FC_CONVT_ENTRY(f32, float, avx2)
@@ -39,7 +39,8 @@ FC_CONVT_ENTRY(f64, double, neon)
 #endif
 
 int fc_convt_run_f32(int isa, int algorithm, const fc_convt_geometry *g, const float *x,
-                     const float *prepared, const float *bias, float *y, int nthreads)
+                     const float *prepared, const float *weight, const float *bias, float *y,
+                     int nthreads)
 {
 #if FC_HAVE_AVX512
     if (isa == FC_ISA_AVX512) return fc_convt_run_f32_avx512(FC_CONVT_ARGS);
@@ -54,7 +55,8 @@ int fc_convt_run_f32(int isa, int algorithm, const fc_convt_geometry *g, const f
 }
 
 int fc_convt_run_f64(int isa, int algorithm, const fc_convt_geometry *g, const double *x,
-                     const double *prepared, const double *bias, double *y, int nthreads)
+                     const double *prepared, const double *weight, const double *bias, double *y,
+                     int nthreads)
 {
 #if FC_HAVE_AVX512
     if (isa == FC_ISA_AVX512) return fc_convt_run_f64_avx512(FC_CONVT_ARGS);

@@ -13,8 +13,11 @@
 const fc_gemm_config_f32 fc_gemm_config_f32_avx512 = {
     "fc_gemm_f32_8x32__avx512f_broadcast", FC_GEMM_AVX512_MR, 32, FC_GEMM_AVX512_F32_BLOCKING,
     fc_gemm_f32_8x32__avx512f_broadcast, fc_pack_a_f32, fc_pack_b_f32};
+#ifndef FC_GEMM_AVX512_F64_BLOCKING
+#define FC_GEMM_AVX512_F64_BLOCKING 256, 192, 1024
+#endif
 const fc_gemm_config_f64 fc_gemm_config_f64_avx512 = {
-    "fc_gemm_f64_8x16__avx512f_broadcast", FC_GEMM_AVX512_MR, 16, 256, 192, 1024,
+    "fc_gemm_f64_8x16__avx512f_broadcast", FC_GEMM_AVX512_MR, 16, FC_GEMM_AVX512_F64_BLOCKING,
     fc_gemm_f64_8x16__avx512f_broadcast, fc_pack_a_f64, fc_pack_b_f64};
 
 /* 12 independent FMA chains of full vectors: enough to cover FMA latency x throughput. */

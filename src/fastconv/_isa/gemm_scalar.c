@@ -115,12 +115,27 @@ size_t fc_gemm_scratch_bytes(int isa, int dtype, int N, int K)
     return elems * (dtype == FC_GEMM_F64 ? sizeof(double) : sizeof(float));
 }
 
+/* A read hint (no-op where the compiler has none). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FC_GEMM_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define FC_GEMM_PREFETCH(p) ((void)(p))
+#endif
+/* Bytes of the next A slice requested before a micro-kernel: what the kernel's own prefetch
+ * (64 steps ahead) would have covered had the slice continued the current one. */
+#ifndef FC_GEMM_A_HEAD_BYTES
+#define FC_GEMM_A_HEAD_BYTES 2048
+#endif
 /* Packed B blocks of at most this many panels are walked A-slice-major (fc_gemm_block_). */
 #define FC_GEMM_FEW_PANELS 4
 /* A thread's packed B block for a share of at most MC rows: read back from L2, so it takes
  * about a third of the 1 MiB L2 (beside the A block and C). */
 #ifndef FC_GEMM_L2_B_BYTES
 #define FC_GEMM_L2_B_BYTES ((size_t)384 << 10)
+#endif
+/* 0 turns the shared-B split off (for measuring what it buys). */
+#ifndef FC_GEMM_SHARED_B
+#define FC_GEMM_SHARED_B 1
 #endif
 /* Largest whole packed B the threads share (small N; it is read from L3 by every thread). */
 #define FC_GEMM_SHARED_B_BYTES ((size_t)8 << 20)
@@ -136,6 +151,11 @@ static int fc_gemm_block_cols(int rows, int mc, int nc, int kc, int nr, int K, s
     return FC_MAX(nr, FC_MIN(nc, width));
 }
 
+/* Column units per thread in the grid split (wide N). */
+#ifndef FC_GEMM_UNITS_PER_THREAD
+#define FC_GEMM_UNITS_PER_THREAD 4
+#endif
+
 /* One unit of work: rows [m0, m1) x columns [n0, n1) of C, on MR / NR panel boundaries. */
 typedef struct {
     int m0, m1, n0, n1;
@@ -150,7 +170,8 @@ typedef struct {
 
 static fc_gemm_grid fc_gemm_make_grid(int M, int N, int mr, int nr, int nthreads)
 {
-    int mp = (M + mr - 1) / mr, np = (N + nr - 1) / nr, target = nthreads > 1 ? 4 * nthreads : 1;
+    int mp = (M + mr - 1) / mr, np = (N + nr - 1) / nr;
+    int target = nthreads > 1 ? FC_GEMM_UNITS_PER_THREAD * nthreads : 1;
     fc_gemm_grid g;
     g.units_n = FC_MIN(np, target);
     g.units_m = FC_MIN(mp, (target + g.units_n - 1) / g.units_n);
@@ -187,8 +208,8 @@ static fc_gemm_plan fc_gemm_make_plan(int M, int N, int K, int mr, int nr, int n
     const int mp = (M + mr - 1) / mr, np = (N + nr - 1) / nr;
     fc_gemm_plan plan;
     plan.shared_elems = ((size_t)FC_MAX(K, 1) * (size_t)np * (size_t)nr + 15) / 16 * 16;
-    plan.shared_b = nthreads > 1 && K > 0 && np < 4 * nthreads && mp >= 2 * nthreads
-                    && plan.shared_elems * elem <= FC_GEMM_SHARED_B_BYTES;
+    plan.shared_b = FC_GEMM_SHARED_B && nthreads > 1 && K > 0 && np < 4 * nthreads
+                    && mp >= 2 * nthreads && plan.shared_elems * elem <= FC_GEMM_SHARED_B_BYTES;
     if (!plan.shared_b) {
         plan.grid = fc_gemm_make_grid(M, N, mr, nr, nthreads);
         return plan;
@@ -266,19 +287,31 @@ void SFX(fc_gemm_pack_b_strided_)(const void *ctx, int k0, int kc, int n0, int n
                 s->cs, dst);
 }
 
+/* Ask for the first `bytes` of p (a read hint). */
+static inline void SFX(fc_gemm_prefetch_)(const T *p, int bytes)
+{
+    for (int off = 0; off < bytes; off += 64) FC_GEMM_PREFETCH((const char *)p + off);
+}
+
 /* The micro-tiles of one MC-row block of C against one packed B block (nc columns, kc deep,
  * panel jr at bp + jr * kc). Many panels: each B micro-panel stays in L1 while the MR-row
  * slices of A stream past it from L2 (BLIS). Few panels (small N): each A slice is read once,
- * from L3 (prefetched by the kernel), and meets every panel while it sits in L1. */
+ * from L3 (prefetched by the kernel), and meets every panel while it sits in L1. Before each
+ * micro-kernel the head of the next A slice is prefetched: the kernel prefetches ahead within
+ * its own slice only, and the next slice is far away (another MR-row panel of A). */
 static void SFX(fc_gemm_block_)(const CONFIG *cfg, int row0, int mc, int col0, int nc, int pc,
                                 int kc, int K, const T *packed_a, const T *bp, T *C,
                                 ptrdiff_t ldc, const T *bias, int accumulate)
 {
     const int mr = cfg->mr, nr = cfg->nr;
+    const T *a0 = packed_a + (ptrdiff_t)row0 * K + (ptrdiff_t)pc * mr;
+    const ptrdiff_t a_step = (ptrdiff_t)mr * K; /* from one A slice to the next */
+    const int head = FC_MIN(FC_GEMM_A_HEAD_BYTES, kc * mr * (int)sizeof(T));
     if ((nc + nr - 1) / nr <= FC_GEMM_FEW_PANELS) {
         for (int ir = 0; ir < mc; ir += mr) {
             const int row = row0 + ir, m = FC_MIN(mr, mc - ir);
-            const T *ap = packed_a + (ptrdiff_t)row * K + (ptrdiff_t)pc * mr;
+            const T *ap = a0 + (ptrdiff_t)(ir / mr) * a_step;
+            if (ir + mr < mc) SFX(fc_gemm_prefetch_)(ap + a_step, head);
             for (int jr = 0; jr < nc; jr += nr)
                 cfg->ukernel(kc, ap, bp + (ptrdiff_t)jr * kc, C + (ptrdiff_t)row * ldc + col0 + jr,
                              ldc, m, FC_MIN(nr, nc - jr), bias ? bias + row : NULL, accumulate);
@@ -289,9 +322,10 @@ static void SFX(fc_gemm_block_)(const CONFIG *cfg, int row0, int mc, int col0, i
         const int n = FC_MIN(nr, nc - jr);
         for (int ir = 0; ir < mc; ir += mr) {
             const int row = row0 + ir;
-            cfg->ukernel(kc, packed_a + (ptrdiff_t)row * K + (ptrdiff_t)pc * mr,
-                         bp + (ptrdiff_t)jr * kc, C + (ptrdiff_t)row * ldc + col0 + jr, ldc,
-                         FC_MIN(mr, mc - ir), n, bias ? bias + row : NULL, accumulate);
+            const T *ap = a0 + (ptrdiff_t)(ir / mr) * a_step;
+            if (ir + mr < mc) SFX(fc_gemm_prefetch_)(ap + a_step, head);
+            cfg->ukernel(kc, ap, bp + (ptrdiff_t)jr * kc, C + (ptrdiff_t)row * ldc + col0 + jr,
+                         ldc, FC_MIN(mr, mc - ir), n, bias ? bias + row : NULL, accumulate);
         }
     }
 }
@@ -308,7 +342,8 @@ static void SFX(fc_gemm_share_)(const CONFIG *cfg, fc_gemm_share sh, int K, cons
     /* K == 0 still runs one (empty) K block: C = (accumulate ? C : 0) + bias */
     const int kblocks = K > 0 ? (K + KC - 1) / KC : 1;
     const int NCB = shared ? sh.n1 - sh.n0
-                           : fc_gemm_block_cols(sh.m1 - sh.m0, MC, cfg->nc, KC, cfg->nr, K, sizeof(T));
+                           : fc_gemm_block_cols(sh.m1 - sh.m0, MC, cfg->nc, KC, cfg->nr, K,
+                                                sizeof(T));
     for (int jc = sh.n0; jc < sh.n1; jc += NCB) {
         const int nc = FC_MIN(NCB, sh.n1 - jc);
         for (int kb = 0; kb < kblocks; kb++) {

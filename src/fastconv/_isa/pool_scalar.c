@@ -1,16 +1,16 @@
 /* Pooling, portable C: the scalar instantiation of every kernel template (all dtypes), the
  * direct kernels (max with indices, adaptive bins), max unpooling, and the dispatcher that
- * picks the ISA kernel and runs it over OpenMP threads.
+ * picks the ISA kernel and runs it on the thread team of kernels/pool_team.h.
  *
- * Work is split into contiguous ranges of output rows (plane, od, oh), one range per thread:
- * with many planes a thread gets whole planes, with few planes it gets rows of them. */
+ * Work is cut into chunks of contiguous output rows (plane, od, oh), several per thread, handed
+ * out dynamically: with many planes a chunk holds whole planes, with few planes rows of them. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "fastconv/isa.h"
-#include "fastconv/omp.h"
 #include "fastconv/pool.h"
+#include "fastconv/kernels/pool_team.h"
 
 /* One dtype: scalar vector layer, then the direct and the row templates. */
 #define FC_T float
@@ -106,7 +106,7 @@ typedef void (*fc_adaptive_fn)(int, const int64_t *, const int64_t *, const int6
 
 static const fc_pool_rows_fn rows_scalar[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_pool_rows);
 static const fc_global_fn global_scalar[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_global);
-static const fc_max_idx_fn max_idx[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_pool_max_idx);
+static const fc_max_idx_fn find_idx[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_pool_find_idx);
 static const fc_adaptive_fn adaptive[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_adaptive);
 
 /* The vectorised kernels exist for float32 and float64; integers always use the scalar ones. */
@@ -162,8 +162,9 @@ static int build_tables(const fc_pool_plan *p, fc_pool_tables *t, void **owned)
                                            sizeof(int64_t));
     double *vdiv = (double *)fc_malloc((size_t)(nq + 1) * sizeof(double));
     double *hdiv = (double *)fc_malloc((size_t)(ow + 64) * sizeof(double));
-    owned[0] = rowstart, owned[1] = rowoff, owned[2] = vdiv, owned[3] = hdiv;
-    if (!rowstart || !rowoff || !vdiv || !hdiv) return -1;
+    double *vinv = (double *)fc_malloc((size_t)(nq + 1) * sizeof(double));
+    owned[0] = rowstart, owned[1] = rowoff, owned[2] = vdiv, owned[3] = hdiv, owned[4] = vinv;
+    if (!rowstart || !rowoff || !vdiv || !hdiv || !vinv) return -1;
     const int cip = p->count_include_pad;
     int64_t n = 0;
     for (int64_t q = 0; q < nq; q++) {
@@ -182,6 +183,7 @@ static int build_tables(const fc_pool_plan *p, fc_pool_tables *t, void **owned)
             }
         }
         vdiv[q] = p->divisor > 0 ? 1.0 : (double)(cd * ch);
+        vinv[q] = 1.0 / vdiv[q];
     }
     rowstart[nq] = n;
     for (int64_t j = 0; j < ow + 64; j++) {
@@ -192,52 +194,79 @@ static int build_tables(const fc_pool_plan *p, fc_pool_tables *t, void **owned)
         }
         hdiv[j] = p->divisor > 0 ? p->divisor : j < ow ? (double)count : 1.0;
     }
-    t->rowstart = rowstart, t->rowoff = rowoff, t->vdiv = vdiv, t->hdiv = hdiv;
+    t->rowstart = rowstart, t->rowoff = rowoff, t->vdiv = vdiv, t->hdiv = hdiv, t->vinv = vinv;
     return 0;
 }
 
-/* Rows are handed out in chunks (dynamic schedule): a thread that the OS delays on a busy
- * machine holds up at most one chunk. */
-#define FC_POOL_CHUNKS_PER_THREAD 8
+/* Work is cut into chunks of whole output rows (or planes); fc_team_run hands them out. */
+#define FC_RANGE(items, chunks, c) ((items) * (c) / (chunks))
+
+typedef struct {
+    const fc_pool_plan *p;
+    const fc_pool_tables *tables;
+    const void *x;
+    void *y;
+    int64_t *indices;
+    int64_t rows, chunks;
+    fc_pool_rows_fn rows_fn;
+    fc_max_idx_fn max_idx_fn;
+    char *scratch;
+    int64_t scratch_stride;
+} fc_pool_job;
+
+/* Values by the row kernel; with indices, then a scan for each maximum (still in cache). */
+static void fc_pool_rows_body(void *ctx, int64_t c, int slot)
+{
+    const fc_pool_job *j = (const fc_pool_job *)ctx;
+    const int64_t r0 = FC_RANGE(j->rows, j->chunks, c), r1 = FC_RANGE(j->rows, j->chunks, c + 1);
+    j->rows_fn(j->p, j->tables, j->x, j->y, r0, r1, j->scratch + j->scratch_stride * slot);
+    if (j->indices) j->max_idx_fn(j->p, j->x, j->y, j->indices, r0, r1);
+}
 
 int fc_pool(const fc_pool_plan *p, int dtype, const void *x, void *y, int64_t *indices)
 {
     const int64_t rows = p->planes * p->osize[0] * p->osize[1];
     if (rows == 0 || p->osize[2] == 0) return 0;
     const int nt = team_size(p->nthreads, rows);
-    if (indices != NULL) {
-        FC_OMP(parallel num_threads(nt))
-        {
-            const int t = fc_omp_thread_num(), team = fc_omp_num_threads();
-            max_idx[dtype](p, x, y, indices, rows * t / team, rows * (t + 1) / team);
-        }
-        return 0;
-    }
-    const fc_pool_rows_fn fn = pick_rows(p->isa, dtype);
-    const int64_t scratch_bytes = fc_pool_scratch_elems(p) * 8;
+    fc_pool_job job = {p, NULL, x, y, indices, rows, fc_team_chunks(rows, nt), NULL, NULL,
+                       NULL, 0};
+    job.max_idx_fn = find_idx[dtype];
+    job.rows_fn = pick_rows(p->isa, dtype);
     fc_pool_tables tables;
-    void *owned[4] = {NULL, NULL, NULL, NULL};
+    void *owned[5] = {NULL, NULL, NULL, NULL, NULL};
     int failed = build_tables(p, &tables, owned);
-    const int64_t chunks = nt == 1 ? 1 : FC_MIN(rows, (int64_t)nt * FC_POOL_CHUNKS_PER_THREAD);
-    /* one scratch block per thread, allocated up front: every thread then enters the
-     * worksharing loop, as OpenMP requires */
-    const int64_t stride = (scratch_bytes + FC_ALIGNMENT - 1) / FC_ALIGNMENT * FC_ALIGNMENT;
-    char *scratch = failed ? NULL : (char *)fc_malloc((size_t)(stride * nt));
-    if (scratch) {
-        memset(scratch, 0, (size_t)(stride * nt));
-        FC_OMP(parallel num_threads(nt))
-        {
-            void *mine = scratch + stride * fc_omp_thread_num();
-            FC_OMP(for schedule(dynamic, 1))
-            for (int64_t c = 0; c < chunks; c++)
-                fn(p, &tables, x, y, rows * c / chunks, rows * (c + 1) / chunks, mine);
-        }
-        fc_free(scratch);
+    job.tables = &tables;
+    /* one scratch block per participant, allocated up front */
+    const int64_t bytes = fc_pool_scratch_elems(p) * 8;
+    job.scratch_stride = (bytes + FC_ALIGNMENT - 1) / FC_ALIGNMENT * FC_ALIGNMENT;
+    job.scratch = failed ? NULL : (char *)fc_malloc((size_t)(job.scratch_stride * nt));
+    if (job.scratch) {
+        memset(job.scratch, 0, (size_t)(job.scratch_stride * nt));
+        fc_team_run(fc_pool_rows_body, &job, job.chunks, nt);
+        fc_free(job.scratch);
     } else {
         failed = 1;
     }
-    for (int i = 0; i < 4; i++) fc_free(owned[i]);
+    for (int i = 0; i < 5; i++) fc_free(owned[i]);
     return failed ? -1 : 0;
+}
+
+typedef struct {
+    int kind;
+    const int64_t *isize, *osize, *bins;
+    const void *x;
+    void *y;
+    int64_t *indices;
+    int64_t rows, chunks;
+    fc_adaptive_fn fn;
+} fc_adaptive_job;
+
+static void fc_adaptive_body(void *ctx, int64_t c, int slot)
+{
+    const fc_adaptive_job *j = (const fc_adaptive_job *)ctx;
+    (void)slot;
+    j->fn(j->kind, j->isize, j->osize, j->bins, j->x, j->y, j->indices,
+          FC_RANGE(j->rows, j->chunks, c), FC_RANGE(j->rows, j->chunks, c + 1));
 }
 
 int fc_adaptive_pool(int kind, int dtype, int64_t planes, const int64_t isize[3],
@@ -247,52 +276,82 @@ int fc_adaptive_pool(int kind, int dtype, int64_t planes, const int64_t isize[3]
     const int64_t rows = planes * osize[0] * osize[1];
     if (rows == 0 || osize[2] == 0) return 0;
     const int nt = team_size(nthreads, rows);
-    FC_OMP(parallel num_threads(nt))
-    {
-        const int t = fc_omp_thread_num(), team = fc_omp_num_threads();
-        adaptive[dtype](kind, isize, osize, bins, x, y, indices, rows * t / team,
-                        rows * (t + 1) / team);
-    }
+    fc_adaptive_job job = {kind, isize, osize, bins, x, y, indices, rows,
+                           fc_team_chunks(rows, nt), adaptive[dtype]};
+    fc_team_run(fc_adaptive_body, &job, job.chunks, nt);
     return 0;
+}
+
+typedef struct {
+    int kind;
+    const void *x;
+    void *y;
+    int64_t planes, size, chunks;
+    fc_global_fn fn;
+} fc_global_job;
+
+static void fc_global_body(void *ctx, int64_t c, int slot)
+{
+    const fc_global_job *j = (const fc_global_job *)ctx;
+    (void)slot;
+    j->fn(j->kind, j->x, j->y, FC_RANGE(j->planes, j->chunks, c),
+          FC_RANGE(j->planes, j->chunks, c + 1), j->size);
 }
 
 int fc_global_pool(int kind, int dtype, int64_t planes, int64_t size, const void *x, void *y,
                    int isa, int nthreads)
 {
     if (planes == 0 || size == 0) return 0;
-    const fc_global_fn fn = pick_global(isa, dtype);
     const int nt = team_size(nthreads, planes);
-    FC_OMP(parallel num_threads(nt))
-    {
-        const int t = fc_omp_thread_num(), team = fc_omp_num_threads();
-        fn(kind, x, y, planes * t / team, planes * (t + 1) / team, size);
-    }
+    fc_global_job job = {kind, x, y, planes, size, fc_team_chunks(planes, nt),
+                         pick_global(isa, dtype)};
+    fc_team_run(fc_global_body, &job, job.chunks, nt);
     return 0;
 }
 
-/* Scatter one plane per iteration; elements copied as raw bytes of their width. */
+typedef struct {
+    int elsize;
+    int64_t planes, in_size, out_size, chunks;
+    const void *x;
+    const int64_t *indices;
+    void *y;
+} fc_unpool_job;
+
+/* Scatter planes [c0, c1); elements copied as raw bytes of their width. */
 #define FC_UNPOOL_PLANES(type)                                                                \
     do {                                                                                      \
-        const type *xs = (const type *)x;                                                     \
-        type *ys = (type *)y;                                                                 \
-        FC_OMP(parallel for num_threads(nt) schedule(static))                                 \
-        for (int64_t c = 0; c < planes; c++) {                                                \
-            type *yp = ys + c * out_size;                                                     \
-            memset(yp, 0, (size_t)out_size * sizeof(type));                                   \
-            for (int64_t i = 0; i < in_size; i++)                                             \
-                yp[indices[c * in_size + i]] = xs[c * in_size + i];                           \
+        const type *xs = (const type *)j->x;                                                  \
+        type *ys = (type *)j->y;                                                              \
+        for (int64_t c = c0; c < c1; c++) {                                                   \
+            type *yp = ys + c * j->out_size;                                                  \
+            const type *xp = xs + c * j->in_size;                                             \
+            const int64_t *ip = j->indices + c * j->in_size;                                  \
+            memset(yp, 0, (size_t)j->out_size * sizeof(type));                               \
+            for (int64_t i = 0; i < j->in_size; i++) yp[ip[i]] = xp[i];                       \
         }                                                                                     \
     } while (0)
 
-int fc_max_unpool(int elsize, int64_t planes, int64_t in_size, int64_t out_size, const void *x,
-                  const int64_t *indices, void *y, int nthreads)
+static void fc_unpool_body(void *ctx, int64_t chunk, int slot)
 {
-    const int nt = team_size(nthreads, planes);
-    switch (elsize) {
+    const fc_unpool_job *j = (const fc_unpool_job *)ctx;
+    const int64_t c0 = FC_RANGE(j->planes, j->chunks, chunk);
+    const int64_t c1 = FC_RANGE(j->planes, j->chunks, chunk + 1);
+    (void)slot;
+    switch (j->elsize) {
     case 1: FC_UNPOOL_PLANES(uint8_t); break;
     case 2: FC_UNPOOL_PLANES(uint16_t); break;
     case 4: FC_UNPOOL_PLANES(uint32_t); break;
     default: FC_UNPOOL_PLANES(uint64_t); break;
     }
+}
+
+int fc_max_unpool(int elsize, int64_t planes, int64_t in_size, int64_t out_size, const void *x,
+                  const int64_t *indices, void *y, int nthreads)
+{
+    if (planes == 0) return 0;
+    const int nt = team_size(nthreads, planes);
+    fc_unpool_job job = {elsize, planes, in_size, out_size, fc_team_chunks(planes, nt), x,
+                         indices, y};
+    fc_team_run(fc_unpool_body, &job, job.chunks, nt);
     return 0;
 }

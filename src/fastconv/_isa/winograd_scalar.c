@@ -22,63 +22,6 @@ size_t fc_winograd_packed_weights_size(int isa, int dtype, int tile, int c_out,
     return one * (size_t)alpha * alpha * groups;
 }
 
-/* U = G g G^T in double for one (k, c), rounded once to T. Work goes panel by panel of the
- * packed-A layout (MR output channels, MR values per input channel), 64 / MR input channels
- * at a time: their alpha^2 x (chunk x MR) results are collected in a local buffer,
- * then copied to the alpha^2 destination matrices as contiguous runs (writing alpha^2 strided
- * streams directly would alias in the caches: the matrices are a power-of-two apart). Every
- * element is written exactly once (rows past Kg in the last panel get zeros). */
-#define FC_WINO_WEIGHTS(T, SFX, DTYPE)                                                        \
-    void fc_winograd_transform_weights_##SFX(int isa, int tile, int c_out, int cg,            \
-                                             int groups, const double *w, const double *G,    \
-                                             T *packed, int nthreads)                         \
-    {                                                                                         \
-        const int alpha = tile + 2, kg = c_out / groups, mr = fc_gemm_mr(isa, DTYPE);        \
-        const int panels = (kg + mr - 1) / mr;                                                \
-        const size_t one = fc_gemm_packed_a_size_##SFX(isa, kg, cg);                           \
-        const size_t step = (size_t)groups * one; /* from one xi to the next */               \
-        const int chunk = FC_MAX(1, 64 / mr);                                                 \
-        double gm[8][3]; /* local copy: stores to `packed` cannot alias it */                 \
-        for (int a = 0; a < alpha; a++)                                                       \
-            for (int j = 0; j < 3; j++) gm[a][j] = G[a * 3 + j];                              \
-        FC_OMP(parallel for num_threads(nthreads) if (nthreads > 1) schedule(static))          \
-        for (int job = 0; job < groups * panels; job++) {                                     \
-            const int gi = job / panels, p = job % panels;                                    \
-            T buf[64][64]; /* alpha^2 <= 64; MR <= 64 */                                     \
-            T *base = packed + (size_t)gi * one + (size_t)p * mr * cg;                        \
-            for (int c0 = 0; c0 < cg; c0 += chunk) {                                          \
-                const int cn = FC_MIN(chunk, cg - c0);                                        \
-                for (int c = 0; c < cn; c++) {                                                \
-                    /* lanes r = output channels of the panel (vectorisable) */               \
-                    double gk[9][64], tmp[8][3][64];                                          \
-                    for (int r = 0; r < mr; r++) {                                            \
-                        const int kl = FC_MIN(p * mr + r, kg - 1); /* pad rows: zeroed below */ \
-                        const double *g = w + ((size_t)(gi * kg + kl) * cg + c0 + c) * 9;     \
-                        for (int e = 0; e < 9; e++) gk[e][r] = g[e];                          \
-                    }                                                                         \
-                    for (int a = 0; a < alpha; a++)                                           \
-                        for (int j = 0; j < 3; j++)                                           \
-                            for (int r = 0; r < mr; r++)                                      \
-                                tmp[a][j][r] = gm[a][0] * gk[j][r] + gm[a][1] * gk[3 + j][r]  \
-                                               + gm[a][2] * gk[6 + j][r];                     \
-                    for (int a = 0; a < alpha; a++)                                           \
-                        for (int b = 0; b < alpha; b++)                                       \
-                            for (int r = 0; r < mr; r++)                                      \
-                                buf[a * alpha + b][c * mr + r] =                              \
-                                    (T)(tmp[a][0][r] * gm[b][0] + tmp[a][1][r] * gm[b][1]     \
-                                        + tmp[a][2][r] * gm[b][2]);                           \
-                    for (int r = kg - p * mr; r < mr; r++)                                    \
-                        for (int e = 0; e < alpha * alpha; e++) buf[e][c * mr + r] = 0;       \
-                }                                                                             \
-                for (int e = 0; e < alpha * alpha; e++) {                                     \
-                    T *dst = base + e * step + (size_t)c0 * mr;                               \
-                    for (int i = 0; i < cn * mr; i++) dst[i] = buf[e][i];                     \
-                }                                                                             \
-            }                                                                                 \
-        }                                                                                     \
-    }
-FC_WINO_WEIGHTS(float, f32, FC_GEMM_F32)
-FC_WINO_WEIGHTS(double, f64, FC_GEMM_F64)
 
 void fc_winograd_resolve(int isa, int dtype, fc_winograd_geometry *geo, int nthreads)
 {
@@ -130,35 +73,52 @@ size_t fc_winograd_scratch_bytes(int isa, int dtype, const fc_winograd_geometry 
     return (size_t)nthreads * (elems * esize + 3 * (size_t)geo->block_tiles * sizeof(int));
 }
 
+/* ISA dispatch of the weight transform and the convolution (per-ISA code: winograd_dtype.h). */
 #define FC_WINO_DISPATCH(T, SFX)                                                              \
+    void fc_winograd_transform_weights_##SFX(int isa, int tile, int c_out, int cg,            \
+                                             int groups, const double *w, const double *G,    \
+                                             T *packed, int nthreads)                         \
+    {                                                                                         \
+        switch (isa) {                                                                        \
+        FC_WINO_CASE_AVX2(fc_winograd_transform_weights_##SFX,                                \
+                          (tile, c_out, cg, groups, w, G, packed, nthreads))                  \
+        FC_WINO_CASE_AVX512(fc_winograd_transform_weights_##SFX,                              \
+                            (tile, c_out, cg, groups, w, G, packed, nthreads))                \
+        FC_WINO_CASE_NEON(fc_winograd_transform_weights_##SFX,                                \
+                          (tile, c_out, cg, groups, w, G, packed, nthreads))                  \
+        default:                                                                              \
+            fc_winograd_transform_weights_##SFX##_scalar(tile, c_out, cg, groups, w, G,       \
+                                                         packed, nthreads);                   \
+        }                                                                                     \
+    }                                                                                         \
     int fc_winograd_conv2d_##SFX(int isa, const fc_winograd_geometry *geo, const T *x,        \
                                  const T *packed, const T *bias, T *y, int nthreads)          \
     {                                                                                         \
         switch (isa) {                                                                        \
-        FC_WINO_CASE_AVX2(SFX)                                                                \
-        FC_WINO_CASE_AVX512(SFX)                                                              \
-        FC_WINO_CASE_NEON(SFX)                                                                \
+        FC_WINO_CASE_AVX2(return fc_winograd_conv2d_##SFX,                                    \
+                          (geo, x, packed, bias, y, nthreads))                                \
+        FC_WINO_CASE_AVX512(return fc_winograd_conv2d_##SFX,                                  \
+                            (geo, x, packed, bias, y, nthreads))                              \
+        FC_WINO_CASE_NEON(return fc_winograd_conv2d_##SFX,                                    \
+                          (geo, x, packed, bias, y, nthreads))                                \
         default: return fc_winograd_conv2d_##SFX##_scalar(geo, x, packed, bias, y, nthreads); \
         }                                                                                     \
     }
+/* case FC_ISA_<X>: CALL_<x> ARGS; break;  (CALL may start with `return`) */
 #if FC_HAVE_AVX2
-#define FC_WINO_CASE_AVX2(SFX)                                                                \
-    case FC_ISA_AVX2: return fc_winograd_conv2d_##SFX##_avx2(geo, x, packed, bias, y, nthreads);
+#define FC_WINO_CASE_AVX2(CALL, ARGS) case FC_ISA_AVX2: CALL##_avx2 ARGS; break;
 #else
-#define FC_WINO_CASE_AVX2(SFX)
+#define FC_WINO_CASE_AVX2(CALL, ARGS)
 #endif
 #if FC_HAVE_AVX512
-#define FC_WINO_CASE_AVX512(SFX)                                                              \
-    case FC_ISA_AVX512:                                                                       \
-        return fc_winograd_conv2d_##SFX##_avx512(geo, x, packed, bias, y, nthreads);
+#define FC_WINO_CASE_AVX512(CALL, ARGS) case FC_ISA_AVX512: CALL##_avx512 ARGS; break;
 #else
-#define FC_WINO_CASE_AVX512(SFX)
+#define FC_WINO_CASE_AVX512(CALL, ARGS)
 #endif
 #if FC_HAVE_NEON
-#define FC_WINO_CASE_NEON(SFX)                                                                \
-    case FC_ISA_NEON: return fc_winograd_conv2d_##SFX##_neon(geo, x, packed, bias, y, nthreads);
+#define FC_WINO_CASE_NEON(CALL, ARGS) case FC_ISA_NEON: CALL##_neon ARGS; break;
 #else
-#define FC_WINO_CASE_NEON(SFX)
+#define FC_WINO_CASE_NEON(CALL, ARGS)
 #endif
 FC_WINO_DISPATCH(float, f32)
 FC_WINO_DISPATCH(double, f64)
