@@ -1,5 +1,6 @@
 """``fastconv.config()`` and ``show_config()``: what this build is and what it will use."""
 
+import os
 import platform
 import sys
 
@@ -9,7 +10,23 @@ from ._version import __version__
 
 
 def config() -> dict:
-    """Version, instruction sets, OpenMP and thread settings, as a dict."""
+    """Version, instruction sets, OpenMP and thread settings, as a dict.
+
+    Keys: ``version``; ``isa`` (in use), ``isa_available`` (this CPU and build, best first),
+    ``isa_compiled``, ``isa_cpu``; ``openmp`` (bool), ``openmp_runtime``,
+    ``omp_wait_policy`` (what idle OpenMP workers do; fastconv sets ``PASSIVE`` unless the
+    environment chose); ``max_threads``, ``cpu_count``; ``machine``, ``processor``,
+    ``python``, ``numpy``.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> cfg = fastconv.config()
+    >>> cfg["isa"] in cfg["isa_available"] and "scalar" in cfg["isa_compiled"]
+    True
+    >>> cfg["max_threads"] >= 1
+    True
+    """
     cpu = load("_cpu")
     import numpy as np
 
@@ -21,6 +38,7 @@ def config() -> dict:
         "isa_cpu": list(cpu.cpu_isas()),
         "openmp": cpu.openmp_enabled(),
         "openmp_runtime": cpu.openmp_runtime(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "max_threads": _threads.get_num_threads(),
         "cpu_count": _threads.cpu_count(),
         "machine": platform.machine(),
@@ -42,7 +60,15 @@ def _cpu_model() -> str:
 
 
 def show_config() -> None:
-    """Print :func:`config` as aligned ``key: value`` lines."""
+    """Print :func:`config` as aligned ``key: value`` lines (what ``fastconv info`` shows).
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.show_config()  # doctest: +ELLIPSIS
+    version ... : ...
+    ...
+    """
     cfg = config()
     width = max(map(len, cfg))
     for key, value in cfg.items():

@@ -67,7 +67,17 @@ def _openmp_cap() -> int | None:
 
 
 def get_num_threads() -> int:
-    """The number of threads an operator called with ``threads=None`` uses at most."""
+    """The number of threads an operator called with ``threads=None`` uses at most.
+
+    Starts from ``OMP_NUM_THREADS`` or the CPUs this process may run on (its affinity), and
+    follows :func:`set_num_threads`, :func:`num_threads` and threadpoolctl limits.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.get_num_threads() >= 1
+    True
+    """
     n = _context_default.get()
     if n is None:
         n = _process_default if _process_default is not None else _env_default()
@@ -76,14 +86,32 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the default thread count for the whole process (``-1``: every CPU)."""
+    """Set the default thread count for the whole process (``-1``: every CPU).
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> before = fastconv.get_num_threads()
+    >>> fastconv.set_num_threads(1)
+    >>> fastconv.get_num_threads()
+    1
+    >>> fastconv.set_num_threads(before)
+    """
     global _process_default
     _process_default = check_threads(n, "n")
 
 
 @contextlib.contextmanager
 def num_threads(n: int) -> Iterator[None]:
-    """Use ``n`` threads by default inside the ``with`` block (this thread/context only)."""
+    """Use ``n`` threads by default inside the ``with`` block (this thread/context only).
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> with fastconv.num_threads(1):
+    ...     fastconv.get_num_threads()
+    1
+    """
     token = _context_default.set(check_threads(n, "n"))
     try:
         yield
