@@ -92,7 +92,7 @@ def test_wrong_result_is_reported_and_not_timed(capsys, monkeypatch):
     assert all(r[3] == "-" for r in table_rows(out))
 
 
-def test_a_contender_that_raises_does_not_end_the_run(capsys, monkeypatch):
+def test_a_contender_that_raises_does_not_end_the_run(capsys, monkeypatch, tmp_path):
     real = _bench_cli._fastconv_contenders
 
     def with_a_broken_one(*args):
@@ -102,8 +102,11 @@ def test_a_contender_that_raises_does_not_end_the_run(capsys, monkeypatch):
         return [*real(*args), _bench_cli.Contender("Broken[x]", broken, "direct")]
 
     monkeypatch.setattr(_bench_cli, "_fastconv_contenders", with_a_broken_one)
-    code, out, err = bench(capsys, "--layer", CONV, "--no-peers")
+    path = tmp_path / "out.json"
+    code, out, err = bench(capsys, "--layer", CONV, "--no-peers", "--json", str(path))
     assert code == 1
+    broken = [r for r in json.loads(path.read_text())["results"] if r["contender"] == "Broken[x]"]
+    assert broken[0]["error"] is None and "kernel exploded" in broken[0]["failure"]
     rows = {r[2]: r for r in table_rows(out)}
     assert rows["Broken[x]"][3] == "-" and rows["Broken[x]"][-1] == "FAILED"
     assert float(rows["conv2d()"][3]) > 0  # the others were still timed

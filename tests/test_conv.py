@@ -367,3 +367,12 @@ def test_functional_auto_skips_winograd_when_the_weight_transform_does_not_pay()
         "winograd")
     x = np.random.default_rng(9).standard_normal((1, 64, 7, 7)).astype(np.float32)
     assert_close(fastconv.conv2d(x, w, padding=1), ref_conv(x, w, padding=1), np.float32)
+
+
+def test_direct_huge_stride_stages_only_the_phases_it_reads():
+    # scratch is sized by the phases the kernel taps read (at most kW), not by the stride
+    x = np.arange(4 * 8 * 8, dtype=np.float32).reshape(1, 4, 8, 8)
+    w = np.ones((6, 4, 3, 3), np.float32)
+    for stride in (2**30, (3, 2**20)):
+        y = fastconv.conv2d(x, w, stride=stride, algorithm="direct")
+        assert_close(y, ref_conv(x, w, stride=stride), np.float32)

@@ -91,3 +91,20 @@ def test_depthwise_non_contiguous_input():
     x = base[:, ::-1, :, ::2]
     y = fastconv.conv2d(x, w, b, groups=6, padding=1)
     assert_close(y, ref_conv(np.ascontiguousarray(x), w, b, groups=6, padding=1), np.float32)
+
+
+@pytest.mark.parametrize("ndim", (2, 3))
+def test_depthwise_multiplies_the_zero_padding(ndim):
+    # an Inf weight over the padding gives 0 * Inf = NaN, as in the reference (rows outside the
+    # input in D and H are multiplied, not skipped)
+    x = np.ones((1, 2) + (4,) * ndim, np.float32)
+    w = np.full((2, 1) + (3,) * ndim, np.inf, np.float32)
+    y = _conv(ndim)(x, w, padding=1, groups=2, algorithm="direct")
+    assert_close(y, ref_conv(x, w, padding=1, groups=2), np.float32)
+
+
+def test_depthwise_huge_stride_stages_only_the_phases_it_reads():
+    x = np.arange(2 * 8 * 8, dtype=np.float32).reshape(1, 2, 8, 8)
+    w = np.ones((2, 1, 3, 3), np.float32)
+    y = fastconv.conv2d(x, w, stride=2**30, groups=2, algorithm="direct")
+    assert_close(y, ref_conv(x, w, stride=2**30, groups=2), np.float32)

@@ -29,7 +29,6 @@ KNOWN_MISSING = {
     "fastconv.num_threads": "runtime (lead): fastconv/_threads.py",
     "fastconv.config": "runtime (lead): fastconv/_config.py",
     "fastconv.show_config": "runtime (lead): fastconv/_config.py",
-    "fastconv.Conv1d.algorithm_for": "convolution: fastconv/conv.py (_ConvNd.algorithm_for)",
     **dict.fromkeys(
         [f"fastconv.shapes.{name}" for name in (
             "ReceptiveField.region", "ReceptiveField.center", "ReceptiveField.to_dict",

@@ -174,6 +174,11 @@ def test_ties_go_to_the_first_element_in_window_order(isa, dtype):
         ref, ref_idx = ref_max_pool(x, *args, return_indices=True)
         np.testing.assert_array_equal(y, ref)
         np.testing.assert_array_equal(idx, ref_idx)
+    for size in ((4, 7), (3, 37), (9, 37)):  # overlapping bins and equal ones
+        y, idx = fastconv.adaptive_max_pool2d(x, size, return_indices=True)
+        ref, ref_idx = ref_adaptive_max_pool(x, size, return_indices=True)
+        np.testing.assert_array_equal(y, ref)
+        np.testing.assert_array_equal(idx, ref_idx)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -189,6 +194,12 @@ def test_nan_wins_and_its_index_is_reported(isa, dtype):
         np.testing.assert_array_equal(idx, ref_idx)
         assert_close(fastconv.max_pool2d(x, *args), ref, dtype)
         assert_close(fastconv.avg_pool2d(x, *args), ref_avg_pool(x, *args), dtype)
+    for size in ((3, 7), (8, 40)):
+        y, idx = fastconv.adaptive_max_pool2d(x, size, return_indices=True)
+        ref, ref_idx = ref_adaptive_max_pool(x, size, return_indices=True)
+        assert_close(y, ref, dtype)
+        np.testing.assert_array_equal(idx, ref_idx)
+        assert_close(fastconv.adaptive_max_pool2d(x, size), ref, dtype)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -434,6 +445,46 @@ def test_concurrent_callers_and_a_forked_child_get_right_answers():
         with ctx.Pool(1) as child:
             y = child.apply_async(fastconv.max_pool2d, (x, 3, 2, 1), {"threads": 2}).get(60)
         assert_close(y, expected, np.float32)
+
+
+def test_adaptive_bin_table_is_the_shapes_one():
+    from fastconv.pool import _bin_table
+    from fastconv.shapes import adaptive_pool_bins
+    for n in (1, 5, 7, 14, 13, 100):
+        for o in (1, 2, 3, 7, 9, 40):
+            table = _bin_table((n,), (o,))[4:]  # past the two size-1 leading dims
+            assert [tuple(p) for p in table.reshape(-1, 2)] == adaptive_pool_bins(n, o)
+
+
+def test_huge_or_malformed_sizes_fail_fast_and_name_the_argument():
+    x = np.ones((1, 4, 8, 8), np.float32)
+    with pytest.raises(TypeError, match="output_size"):
+        fastconv.adaptive_avg_pool2d(x, "2")
+    with pytest.raises(ValueError, match="output_size"):
+        fastconv.adaptive_avg_pool2d(x, 2**40)
+    with pytest.raises(ValueError, match="output"):
+        fastconv.adaptive_max_pool2d(x, 2**31 - 1)
+    with pytest.raises(ValueError, match="levels"):
+        fastconv.spatial_pyramid_pool2d(x, levels=(2**31,))
+    y, idx = fastconv.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(ValueError, match="output_size"):
+        fastconv.max_unpool2d(y, idx, 2, output_size=(1, 1))  # PyTorch: within a stride
+    assert fastconv.max_unpool2d(y, idx, 2, output_size=(9, 9)).shape == (1, 4, 9, 9)
+    # windows far larger than the input in D / H: only the taps inside it are visited
+    z = fastconv.avg_pool2d(x, (2**31 - 1, 3), stride=1, padding=(2**30, 1))
+    assert z.shape == (1, 4, 10, 8)
+    np.testing.assert_allclose(z[0, 0, 0, 1], 8 * 3 / ((2**31 - 1) * 3), rtol=1e-6)
+    # ... and in W (output by output over the real taps)
+    z = fastconv.avg_pool2d(x, 2**31 - 1, stride=1, padding=2**30, count_include_pad=False)
+    assert z.shape == (1, 4, 10, 10)
+    np.testing.assert_array_equal(z, 1.0)
+    for norm in (1, math.inf):
+        z = fastconv.lp_pool2d(x, norm, (3, 2**31 - 1), 1, (1, 2**30))
+        # every W window covers the whole row
+        assert_close(z, ref_lp_pool(x, norm, (3, 8), 1, (1, 0)).repeat(10, -1), np.float32)
+    z, idx = fastconv.max_pool1d(np.arange(8.0)[None, None], 2**31 - 1, 1, 2**30,
+                                 return_indices=True)
+    assert z.shape == (1, 1, 10) and (z == 7).all() and (idx == 7).all()
 
 
 def test_big_endian_and_empty_batch():

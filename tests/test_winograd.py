@@ -39,6 +39,7 @@ CASES = {
     "batch.many_small": (7, 9, 33, 6, 5, (1, 1, 1, 1), 1),
     "groups3.wide": (2, 12, 36, 10, 31, (1, 1, 1, 1), 3),
     "cout_not_mr": (1, 20, 37, 13, 14, (1, 0, 0, 1), 1),
+    "full_tiles": (2, 8, 16, 16, 32, (1, 1, 1, 1), 1),  # F2/F4: runs of whole tiles only
 }
 
 
@@ -128,7 +129,8 @@ def test_auto_policy_admits_f2_and_f4_only():
     ((1, (56, 56), 64, 64), 4),        # resnet18.conv2
     ((1, (28, 28), 128, 128), 4),      # resnet18.conv3: 49 tiles
     ((1, (14, 14), 256, 256), 2),      # resnet18.conv4: 16 tiles of 4x4
-    ((1, (7, 7), 512, 512), 2),        # resnet18.conv5
+    ((1, (7, 7), 512, 512), 2),        # resnet18.conv5 (a tie with im2col)
+    ((1, (7, 7), 256, 256), 2),
     ((8, (7, 7), 512, 512), 4),        # batch 8 fills the micro-panels
     ((1, (56, 56), 16, 16), None),     # too few channels: direct wins
     ((1, (14, 14), 32, 32), None),     # F2 regime needs 64 channels
@@ -141,7 +143,8 @@ def test_auto_tile_table(args, tile):
 
 
 def test_auto_tile_per_call_weights_needs_tiles():
-    assert wp.auto_tile(1, (7, 7), 512, 512, per_call_weights=True) is None
+    assert wp.auto_tile(1, (7, 7), 256, 256) == 2
+    assert wp.auto_tile(1, (7, 7), 256, 256, per_call_weights=True) is None
     assert wp.auto_tile(1, (14, 14), 256, 256, per_call_weights=True) == 2  # 49 2x2 tiles
     assert wp.explicit_tile(1, (14, 14)) == 2 and wp.explicit_tile(2, (28, 28)) == 4
 

@@ -328,6 +328,8 @@ def check(data: bytes) -> None:
     try:
         with np.errstate(all="ignore"):
             expected = _reference(name, args, kwargs, np)
+    except MemoryError:  # the reference builds per-tap index arrays: huge windows do not fit
+        return
     except Exception as exc:  # fastconv accepted what the reference refuses
         raise Finding(f"accepted by fastconv but the reference raised {type(exc).__name__}: "
                       f"{exc} for {call}") from exc
@@ -339,6 +341,12 @@ def check(data: bytes) -> None:
         raise Finding(f"shape {values.shape} != reference {expected.shape} for {call}")
     import reference as ref
 
+    finite = np.isfinite(expected)
+    if (values.dtype.kind == "f" and finite.any()
+            and np.abs(expected[finite]).max() < 1e3 * np.finfo(values.dtype).tiny):
+        # results in the subnormal range carry only a few bits: compare positions only
+        expected = np.where(finite, 0.0, expected)
+        values = np.where(np.isfinite(values), 0.0, values)
     try:
         ref.assert_close(values, expected.reshape(values.shape), values.dtype,
                          kwargs.get("algorithm") if name.startswith("conv") and not
@@ -372,6 +380,7 @@ def _child(args) -> None:
         with atheris.instrument_imports(include=["fastconv"]):
             import fastconv  # noqa: F401
         atheris.Setup([sys.argv[0], f"-max_total_time={int(args.seconds)}", "-max_len=256",
+                       f"-rss_limit_mb={MEMORY_LIMIT >> 20}",
                        f"-seed={args.seed}", "-print_final_stats=1"], one_input)
         atheris.Fuzz()
         return

@@ -182,10 +182,12 @@ static void FC_LOCAL(dw_row2)(ptrdiff_t nrows, const FC_T *const *rowp, const FC
 #define FC_DW_PAIR 0
 #endif
 
-/* Input row xr (length w) into a scratch row of sw phases of plen elements: padded position
- * q = iw + pad goes to phase q % sw, index q / sw; everything else is zero. */
+/* Input row xr (length w) into a scratch row of nph phases of plen elements: padded position
+ * q = iw + pad with q % sw == ph_val[k] goes to phase k, index q / sw; everything else is zero.
+ * (Only the phases some tap reads are staged: at most KW of them, whatever the stride.) */
 static void FC_LOCAL(dw_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, ptrdiff_t sw,
-                                   ptrdiff_t plen, FC_T *dst)
+                                   ptrdiff_t plen, ptrdiff_t nph, const ptrdiff_t *ph_val,
+                                   FC_T *dst)
 {
     if (sw == 1) {
         /* short rows: inline vector copies beat three libc calls per row */
@@ -197,8 +199,9 @@ static void FC_LOCAL(dw_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, p
         for (i = lead + n; i < plen; i++) dst[i] = 0;
         return;
     }
-    for (ptrdiff_t p = 0; p < sw; p++) {
-        FC_T *d = dst + p * plen;
+    for (ptrdiff_t k = 0; k < nph; k++) {
+        const ptrdiff_t p = ph_val[k];
+        FC_T *d = dst + k * plen;
         /* iw with (iw + pad) % sw == p: iw = first + j*sw, landing at index (iw + pad) / sw */
         ptrdiff_t first = ((p - pad) % sw + sw) % sw;
         ptrdiff_t at = (first + pad) / sw;
@@ -233,7 +236,17 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
     /* a phase holds the tiles' reach: OW rounded up to a full tile + the kernel's span */
     const ptrdiff_t owpad = (OW + FC_DW_TW - 1) / FC_DW_TW * FC_DW_TW;
     const ptrdiff_t plen = owpad + (KW - 1) * dw / sw + 1;
-    const ptrdiff_t row_len = (sw * plen + FC_L - 1) / FC_L * FC_L;
+    /* the phases (mod sw) the taps read, compacted: ph_idx[kw] indexes ph_val */
+    ptrdiff_t *ph_val = (ptrdiff_t *)fc_malloc((size_t)(2 * KW) * sizeof(ptrdiff_t));
+    if (!ph_val) return FC_CONV_NOMEM;
+    ptrdiff_t *ph_idx = ph_val + KW, nph = 0;
+    for (ptrdiff_t kw = 0; kw < KW; kw++) {
+        ptrdiff_t p = (kw * dw) % sw, k = 0;
+        while (k < nph && ph_val[k] != p) k++;
+        if (k == nph) ph_val[nph++] = p;
+        ph_idx[kw] = k;
+    }
+    const ptrdiff_t row_len = (nph * plen + FC_L - 1) / FC_L * FC_L;
     /* output rows per unit: staged rows within FC_DW_STAGE_BYTES, and enough units to share */
     const ptrdiff_t span_h = (KH - 1) * dh + 1;
     ptrdiff_t rows_fit = FC_DW_STAGE_BYTES / (ptrdiff_t)sizeof(FC_T) / (KD * row_len);
@@ -250,10 +263,14 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
 
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
-        FC_T *rows = (FC_T *)fc_malloc((size_t)(KD * stage_rows * row_len) * sizeof(FC_T));
-        /* the input rows of the current output row(s) and their weight rows (for each of a
-         * pair of output rows: at most KD * (KH * dh + sh) input rows) */
-        const ptrdiff_t nrow_max = KD * (span_h + sh);
+        /* the staged rows, then one row of zeros: the rows outside the input (zero padding
+         * in D and H) are multiplied like the others, so 0 * Inf gives NaN as it should */
+        FC_T *rows = (FC_T *)fc_malloc((size_t)((KD * stage_rows + 1) * row_len) * sizeof(FC_T));
+        const FC_T *zero = rows ? rows + KD * stage_rows * row_len : NULL;
+        if (rows) memset(rows + KD * stage_rows * row_len, 0, (size_t)row_len * sizeof(FC_T));
+        /* the input rows of the current output row(s) and their weight rows (a pair of output
+         * rows reads at most KD * min(KH * dh + sh, IH) input rows, one row KD * KH) */
+        const ptrdiff_t nrow_max = KD * FC_MAX(KH, FC_MIN(span_h + sh, IH));
         const FC_T **rowp = (const FC_T **)fc_malloc((size_t)nrow_max * sizeof(FC_T *));
         const FC_T **wa = (const FC_T **)fc_malloc((size_t)nrow_max * sizeof(FC_T *));
         const FC_T **wb = (const FC_T **)fc_malloc((size_t)nrow_max * sizeof(FC_T *));
@@ -261,7 +278,7 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
         ptrdiff_t *kw_off = (ptrdiff_t *)fc_malloc((size_t)KW * sizeof(ptrdiff_t));
         if (kw_off)
             for (ptrdiff_t kw = 0; kw < KW; kw++)
-                kw_off[kw] = (kw * dw) % sw * plen + (kw * dw) / sw;
+                kw_off[kw] = ph_idx[kw] * plen + (kw * dw) / sw;
         if (!rows || !rowp || !wa || !wb || !kw_off) {
             FC_OMP(atomic write)
             failed = 1;
@@ -276,59 +293,66 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
                 const ptrdiff_t ih_lo = FC_MAX(oh0 * sh - g->pad[1], 0);
                 const ptrdiff_t ih_hi = FC_MIN((oh1 - 1) * sh + (KH - 1) * dh - g->pad[1] + 1, IH);
                 const FC_T *xc = x + (n * C + c) * ID * IH * IW;
+                const int d_inside = od * sd - g->pad[0] >= 0
+                                     && od * sd + (KD - 1) * dd - g->pad[0] < ID;
+                (void)d_inside; /* used by the pair path only */
                 for (ptrdiff_t kd = 0; kd < KD; kd++) {
                     const ptrdiff_t id = od * sd + kd * dd - g->pad[0];
                     if (id < 0 || id >= ID) continue;
                     for (ptrdiff_t ih = ih_lo; ih < ih_hi; ih++)
                         FC_LOCAL(dw_stage_row)(xc + (id * IH + ih) * IW, IW, g->pad[2], sw, plen,
+                                               nph, ph_val,
                                                rows + (kd * stage_rows + ih - ih_lo) * row_len);
                 }
                 for (ptrdiff_t j = 0; j < mult; j++) {
                     const ptrdiff_t o = c * mult + j;
                     const FC_T *wo = w + o * nrow_all * KW;
                     const FC_T add = bias ? bias[o] : (FC_T)0;
-                    ptrdiff_t oh = oh0;
+                    for (ptrdiff_t oh = oh0; oh < oh1;) {
 #if FC_DW_PAIR
-                    /* pairs of output rows: the union of their input rows, each with the
-                     * weight row it has for either output row (NULL: none) */
-                    for (; oh + 1 < oh1; oh += 2) {
-                        ptrdiff_t nrows = 0;
-                        for (ptrdiff_t kd = 0; kd < KD; kd++) {
-                            const ptrdiff_t id = od * sd + kd * dd - g->pad[0];
-                            if (id < 0 || id >= ID) continue;
-                            const ptrdiff_t top = oh * sh - g->pad[1];
-                            for (ptrdiff_t ih = FC_MAX(top, 0);
-                                 ih <= FC_MIN(top + sh + span_h - 1, IH - 1); ih++) {
-                                const ptrdiff_t da = ih - top, db = ih - top - sh;
+                        /* two output rows whose windows lie inside the input: the union of
+                         * their input rows, each with the weight row it has for either output
+                         * row (NULL: none) */
+                        const ptrdiff_t top = oh * sh - g->pad[1];
+                        if (oh + 1 < oh1 && d_inside && top >= 0 && top + sh + span_h <= IH) {
+                            ptrdiff_t nrows = 0;
+                            for (ptrdiff_t kd = 0; kd < KD; kd++) {
                                 const FC_T *wr = wo + kd * KH * KW;
-                                wa[nrows] = da % dh == 0 && da / dh < KH ? wr + da / dh * KW
-                                                                         : NULL;
-                                wb[nrows] = db >= 0 && db % dh == 0 && db / dh < KH
-                                                ? wr + db / dh * KW : NULL;
-                                if (!wa[nrows] && !wb[nrows]) continue;
-                                rowp[nrows++] = rows + (kd * stage_rows + ih - ih_lo) * row_len;
+                                for (ptrdiff_t ih = top; ih < top + sh + span_h; ih++) {
+                                    const ptrdiff_t da = ih - top, db = ih - top - sh;
+                                    wa[nrows] = da % dh == 0 && da / dh < KH ? wr + da / dh * KW
+                                                                             : NULL;
+                                    wb[nrows] = db >= 0 && db % dh == 0 && db / dh < KH
+                                                    ? wr + db / dh * KW : NULL;
+                                    if (!wa[nrows] && !wb[nrows]) continue;
+                                    rowp[nrows++] = rows + (kd * stage_rows + ih - ih_lo)
+                                                               * row_len;
+                                }
                             }
+                            FC_T *ya = y + (((n * g->c_out + o) * OD + od) * OH + oh) * OW;
+                            FC_LOCAL(dw_row2)(nrows, rowp, wa, wb, KW, kw_off, OW, add, ya,
+                                              ya + OW);
+                            oh += 2;
+                            continue;
                         }
-                        FC_T *ya = y + (((n * g->c_out + o) * OD + od) * OH + oh) * OW;
-                        FC_LOCAL(dw_row2)(nrows, rowp, wa, wb, KW, kw_off, OW, add, ya, ya + OW);
-                    }
 #endif
-                    for (; oh < oh1; oh++) {
-                        /* the rows of this output row that exist in the input */
+                        /* one output row: its KD x KH input rows, the zero row outside */
                         ptrdiff_t nrows = 0;
                         for (ptrdiff_t kd = 0; kd < KD; kd++) {
                             const ptrdiff_t id = od * sd + kd * dd - g->pad[0];
-                            if (id < 0 || id >= ID) continue;
                             for (ptrdiff_t kh = 0; kh < KH; kh++) {
                                 const ptrdiff_t ih = oh * sh + kh * dh - g->pad[1];
-                                if (ih < 0 || ih >= IH) continue;
-                                rowp[nrows] = rows + (kd * stage_rows + ih - ih_lo) * row_len;
+                                rowp[nrows] = id < 0 || id >= ID || ih < 0 || ih >= IH
+                                                  ? zero
+                                                  : rows + (kd * stage_rows + ih - ih_lo)
+                                                               * row_len;
                                 wa[nrows] = wo + (kd * KH + kh) * KW;
                                 nrows++;
                             }
                         }
                         FC_T *yr = y + (((n * g->c_out + o) * OD + od) * OH + oh) * OW;
                         FC_LOCAL(dw_row)(nrows, rowp, wa, KW, kw_off, OW, add, yr);
+                        oh++;
                     }
                 }
             }
@@ -339,6 +363,7 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
         fc_free((void *)wb);
         fc_free(kw_off);
     }
+    fc_free(ph_val);
     return failed ? FC_CONV_NOMEM : FC_CONV_OK;
 }
 

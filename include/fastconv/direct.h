@@ -8,9 +8,9 @@
  * - stride 1 (H and W): the band's input rows once, P = OW + (kW - 1) * dW (the padded input
  *   width), offset = kh * dH * P + kw * dW;
  * - other strides: for each (c, kd, kh) the input row of every output row of the band, split
- *   into stride_w phases (padded position q goes to phase q % sw, index q / sw) stored as
- *   separate planes, P = OW + (kW - 1) * dW / sW + 1, offset = phase plane of kw * dW plus
- *   kw * dW / sW.
+ *   into stride_w phases (padded position q goes to phase q % sw, index q / sw; only the at
+ *   most kW phases some tap reads) stored as separate planes, P = OW + (kW - 1) * dW / sW + 1,
+ *   offset = the plane of phase kw * dW % sW plus kw * dW / sW.
  * The register tiles (OB output channels x TWV vectors, FMA with a broadcast weight, stored
  * once with the bias) then run along q across row ends: only the P - OW border positions per
  * row are wasted (3% for a 56-wide 3x3 layer, against 12% for 32-column tiles within a row).
@@ -54,11 +54,13 @@ typedef FC_T FC_VECU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC
 /* Vectors per one-channel tile (partial channel blocks). */
 #define FC_DIRECT_TWV_ONE 4
 
-/* Copies input row `xr` (length w) into `sw` phases of `plen` elements, phase p starting at
- * dst + p * pstride: padded position q = iw + pad goes to phase q % sw, index q / sw; the rest
- * of each phase is zero. */
+/* Copies input row `xr` (length w) into nph phases of `plen` elements, phase k starting at
+ * dst + k * pstride: padded position q = iw + pad with q % sw == ph_val[k] goes to phase k,
+ * index q / sw; the rest of each phase is zero. (Only the phases some tap reads are staged:
+ * at most kW of them, whatever the stride.) */
 static void FC_LOCAL(direct_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pad, ptrdiff_t sw,
-                                       ptrdiff_t plen, ptrdiff_t pstride, FC_T *dst)
+                                       ptrdiff_t plen, ptrdiff_t pstride, ptrdiff_t nph,
+                                       const ptrdiff_t *ph_val, FC_T *dst)
 {
     if (sw == 1) {
         ptrdiff_t lead = FC_MIN(pad, plen), n = FC_MAX(FC_MIN(w, plen - lead), 0);
@@ -67,8 +69,9 @@ static void FC_LOCAL(direct_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pa
         memset(dst + lead + n, 0, (size_t)(plen - lead - n) * sizeof(FC_T));
         return;
     }
-    for (ptrdiff_t p = 0; p < sw; p++) {
-        FC_T *d = dst + p * pstride;
+    for (ptrdiff_t k = 0; k < nph; k++) {
+        const ptrdiff_t p = ph_val[k];
+        FC_T *d = dst + k * pstride;
         /* iw with (iw + pad) % sw == p: iw = first + j*sw, landing at index (iw + pad) / sw */
         ptrdiff_t first = ((p - pad) % sw + sw) % sw;
         ptrdiff_t at = FC_MIN((first + pad) / sw, plen);
@@ -178,7 +181,17 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
     const ptrdiff_t nblk = (opg + FC_DIRECT_OB - 1) / FC_DIRECT_OB;
     const ptrdiff_t span_h = (KH - 1) * dh;
     /* staged elements per band row (stride 1: plus span_h rows per band) */
-    const ptrdiff_t per_row = unit ? cpg * KD * P : cpg * KD * KH * sw * P;
+    /* the phases (mod sw) the taps read, compacted: ph_idx[kw] indexes ph_val */
+    ptrdiff_t *ph_val = (ptrdiff_t *)fc_malloc((size_t)(2 * KW) * sizeof(ptrdiff_t));
+    if (!ph_val) return FC_CONV_NOMEM;
+    ptrdiff_t *ph_idx = ph_val + KW, nph = 0;
+    for (ptrdiff_t kw = 0; kw < KW; kw++) {
+        ptrdiff_t p = (kw * dw) % sw, k = 0;
+        while (k < nph && ph_val[k] != p) k++;
+        if (k == nph) ph_val[nph++] = p;
+        ph_idx[kw] = k;
+    }
+    const ptrdiff_t per_row = unit ? cpg * KD * P : cpg * KD * KH * nph * P;
     /* band rows: the staged rows within FC_FLAT_STAGE_BYTES, and enough items to share */
     ptrdiff_t rows_fit = FC_FLAT_STAGE_BYTES / (ptrdiff_t)sizeof(FC_T) / per_row;
     ptrdiff_t band = FC_MAX(unit ? rows_fit - span_h : rows_fit, 1);
@@ -193,11 +206,14 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
      * plus room for the last tile's overreach and the largest tap offset within the row */
     const ptrdiff_t plane_rows = unit ? band + span_h : band;
     const ptrdiff_t plane = (plane_rows * P + FC_FLAT_TW_MAX + P + FC_L - 1) / FC_L * FC_L;
-    const ptrdiff_t nplanes = unit ? cpg * KD : cpg * KD * KH * sw;
+    const ptrdiff_t nplanes = unit ? cpg * KD : cpg * KD * KH * nph;
     int failed = 0;
 
     FC_T *packed = (FC_T *)fc_malloc((size_t)(G * nblk * ntap_all * FC_DIRECT_OB) * sizeof(FC_T));
-    if (!packed) return FC_CONV_NOMEM;
+    if (!packed) {
+        fc_free(ph_val);
+        return FC_CONV_NOMEM;
+    }
     FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all);
 
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
@@ -231,8 +247,8 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
                                 if (ih < 0 || ih >= IH)
                                     memset(blk + j * P, 0, (size_t)P * sizeof(FC_T));
                                 else
-                                    FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, 1, P, P,
-                                                               blk + j * P);
+                                    FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, 1, P, P, 1,
+                                                               ph_val, blk + j * P);
                             }
                             for (ptrdiff_t kh = 0; kh < KH; kh++)
                                 for (ptrdiff_t kw = 0; kw < KW; kw++) {
@@ -242,20 +258,20 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
                             continue;
                         }
                         for (ptrdiff_t kh = 0; kh < KH; kh++) {
-                            FC_T *blk = stage + ((c * KD + kd) * KH + kh) * sw * plane;
+                            FC_T *blk = stage + ((c * KD + kd) * KH + kh) * nph * plane;
                             for (ptrdiff_t i = 0; i < rows; i++) {
                                 ptrdiff_t ih = (oh0 + i) * sh + kh * dh - ph;
                                 if (ih < 0 || ih >= IH) {
-                                    for (ptrdiff_t p = 0; p < sw; p++)
-                                        memset(blk + p * plane + i * P, 0,
+                                    for (ptrdiff_t k = 0; k < nph; k++)
+                                        memset(blk + k * plane + i * P, 0,
                                                (size_t)P * sizeof(FC_T));
                                     continue;
                                 }
                                 FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, sw, P, plane,
-                                                           blk + i * P);
+                                                           nph, ph_val, blk + i * P);
                             }
                             for (ptrdiff_t kw = 0; kw < KW; kw++) {
-                                tap_x[ntaps] = blk + (kw * dw) % sw * plane + (kw * dw) / sw;
+                                tap_x[ntaps] = blk + ph_idx[kw] * plane + (kw * dw) / sw;
                                 tap_w[ntaps++] = tw0 + (kh * KW + kw) * FC_DIRECT_OB;
                             }
                         }
@@ -289,6 +305,7 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
         fc_free(tap_w);
     }
     fc_free(packed);
+    fc_free(ph_val);
     return failed ? FC_CONV_NOMEM : FC_CONV_OK;
 }
 

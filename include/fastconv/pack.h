@@ -25,7 +25,9 @@
 #endif
 /* Rows of B ahead whose lines are requested while a row is copied: the rows of a block are
  * far apart (one image row or plane each), so the hardware stream prefetcher restarts on each. */
+#ifndef FC_PACK_ROWS_AHEAD
 #define FC_PACK_ROWS_AHEAD 4
+#endif
 
 #define FC_PACK_T float
 #define FC_PACK_SFX f32
@@ -78,7 +80,7 @@ static inline void FC_CAT(fc_pack_b_, FC_PACK_SFX)(int nr, int kc, int nc, const
         const int row_bytes = nc * (int)sizeof(FC_PACK_T);
         for (int k = 0; k < kc; k++) {
             const FC_PACK_T *s = B + (ptrdiff_t)k * rs;
-            if (k + FC_PACK_ROWS_AHEAD < kc) {
+            if (FC_PACK_ROWS_AHEAD > 0 && k + FC_PACK_ROWS_AHEAD < kc) {
                 const char *ahead = (const char *)(s + FC_PACK_ROWS_AHEAD * rs);
                 for (int byte = 0; byte < row_bytes; byte += 64) FC_PACK_PREFETCH(ahead + byte);
             }

@@ -167,11 +167,22 @@ def machine(thread_counts: list[int], dtype: str, peers: tuple[str, ...] = ()) -
 
 
 def write_json(path: str, rows: list[dict], description: dict, argv: list[str]) -> None:
+    """The command, the machine and every row, as strict JSON (a non-finite number -> null)."""
     import json
+    import math
+
+    def strict(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        return value
 
     with open(path, "w") as f:
-        json.dump({"command": ["fastconv", "bench", *argv], "machine": description,
-                   "results": rows}, f, indent=1)
+        json.dump(strict({"command": ["fastconv", "bench", *argv], "machine": description,
+                          "results": rows}), f, indent=1, allow_nan=False)
 
 
 def plot(path: str, rows: list[dict], description: dict) -> str | None:

@@ -204,8 +204,9 @@ def auto_tile(batch: int, out_size, cin_per_group: int, cout_per_group: int,
     - F(4,3) from 32 channels per group when a call has at least 32 tiles of 4x4: 1.2-2.6x
       faster than direct / im2col (16 channels: direct is 1.4x faster than F(4,3));
     - with fewer tiles (14x14 or 7x7 outputs at batch 1) F(4,3) wastes its GEMM micro-panels and
-      its partial tiles: F(2,3) wins from 64 channels (1.1-1.6x over direct / im2col), and
-      direct wins below;
+      its partial tiles: F(2,3) wins from 64 channels (1.1-1.7x over direct / im2col), and
+      direct wins below (at resnet18.conv5, 7x7 with 512 channels, F(2,3) and im2col tie:
+      the products wait for U, 16.8 MB per call, to stream in);
     - ``per_call_weights`` (no layer object: the weights are transformed on every call): also
       require :data:`AUTO_PER_CALL_MIN_TILES` tiles of the chosen size.
 

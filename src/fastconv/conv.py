@@ -431,12 +431,35 @@ class _ConvNd:
         ----------
         input_shape : tuple of int
             ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
+
+        Returns
+        -------
+        str
+            ``"direct"``, ``"im2col"`` or a ``"winograd_*"`` tile (the table and rules are in
+            ``fastconv._algorithms``).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> stem = fastconv.Conv2d(np.ones((64, 3, 7, 7), np.float32), stride=2, padding=3)
+        >>> stem.algorithm_for((1, 3, 224, 224))
+        'direct'
+        >>> fastconv.Conv2d(np.ones((64, 256, 1, 1), np.float32)).algorithm_for((256, 56, 56))
+        'im2col'
         """
         shape = tuple(check_int(n, f"input_shape[{i}]", 0) for i, n in enumerate(input_shape))
         return self._plan_for(shape, compute_dtype(self._spec.weight), 1)[0].algorithm
 
     def __call__(self, x, *, threads=None, out=None) -> np.ndarray:
-        """Convolve ``x`` (same rules as the functional form); returns the output."""
+        """Convolve ``x`` (same rules as the functional form); returns the output.
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> layer = fastconv.Conv1d(np.ones((1, 1, 3)), padding=1)
+        >>> layer(np.arange(5.0).reshape(1, 5))
+        array([[1., 3., 6., 9., 7.]])
+        """
         x = check_array(x, "x")
         dtype = compute_dtype(x, self._spec.weight)
         isa = _dispatch.isa_index()

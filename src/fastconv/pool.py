@@ -20,7 +20,9 @@ import numpy as np
 from . import _dispatch, _threads
 from ._extension import load
 from ._validate import (
+    MAX_SIZE,
     batched,
+    check_alloc,
     check_array,
     check_choice,
     check_int,
@@ -30,7 +32,6 @@ from ._validate import (
     working_copy,
 )
 from .shapes import (
-    adaptive_pool_bins,
     conv_transpose_output_size,
     pool_output_size,
     resolve_padding,
@@ -453,12 +454,13 @@ class _Bins(NamedTuple):
 _BINS_CACHE: dict = {}
 
 
-def _adaptive_bins(in_size: tuple[int, ...], spatial: int, output_size) -> _Bins:
-    cacheable = _plain(output_size)
-    if cacheable:
-        hit = _BINS_CACHE.get((in_size, output_size))
-        if hit is not None:
-            return hit
+def _adaptive_sizes(in_size: tuple[int, ...], spatial: int, output_size) -> tuple[int, ...]:
+    """The validated output size: an int, None or one int-or-None per spatial dim."""
+    if isinstance(output_size, (str, bytes)) or not (
+            output_size is None or isinstance(output_size, (Sequence, np.ndarray))
+            or hasattr(output_size, "__index__")):
+        raise TypeError(f"output_size must be an int, None or a tuple of {spatial} of them, "
+                        f"got {output_size!r} of type {type(output_size).__name__}")
     if output_size is None or not isinstance(output_size, (Sequence, np.ndarray)):
         sizes = (output_size,) * spatial
     elif len(output_size) != spatial:
@@ -466,16 +468,41 @@ def _adaptive_bins(in_size: tuple[int, ...], spatial: int, output_size) -> _Bins
                          f"(one per spatial dim), got {output_size!r}")
     else:
         sizes = tuple(output_size)
-    bins = adaptive_pool_bins(in_size, sizes)
-    out_size = tuple(len(b) for b in bins)
+    per_dim = isinstance(output_size, (Sequence, np.ndarray))
+    return tuple(i if s is None else
+                 check_int(s, f"output_size[{d}]" if per_dim else "output_size", 1, MAX_SIZE)
+                 for d, (i, s) in enumerate(zip(in_size, sizes)))
+
+
+def _bin_table(in_size: tuple[int, ...], out_size: tuple[int, ...]) -> np.ndarray:
+    """(start, end) pairs of every bin, D then H then W (size-1 leading dims for 1-D/2-D):
+    ``[floor(i*in/out), ceil((i+1)*in/out))``, as :func:`fastconv.shapes.adaptive_pool_bins`
+    (the tests hold the two equal), in NumPy so that a huge output size is not a Python loop."""
+    parts = []
+    for n, o in zip(_lead3(in_size, 1), _lead3(out_size, 1)):
+        i = np.arange(o, dtype=np.int64)
+        parts.append(np.stack([i * n // o, -(-(i + 1) * n // o)], axis=1).ravel())
+    return np.concatenate(parts)
+
+
+def _adaptive_bins(in_size: tuple[int, ...], spatial: int, output_size) -> _Bins:
+    cacheable = _plain(output_size)
+    if cacheable:
+        hit = _BINS_CACHE.get((in_size, output_size))
+        if hit is not None:
+            return hit
+    if min(in_size) < 1:
+        raise ValueError(f"x must have non-empty spatial dims for adaptive pooling, got input "
+                         f"size {tuple(in_size)}")
+    out_size = _adaptive_sizes(in_size, spatial, output_size)
+    # output sizes past the input's are allowed (bins then overlap) but must be allocatable
+    check_alloc(out_size, np.float64, f"the output for output_size={output_size!r}")
     window = None
     if all(i % o == 0 for i, o in zip(in_size, out_size)):
         k = tuple(i // o for i, o in zip(in_size, out_size))
         window = _make_window(in_size, k, k, (1,) * spatial, ((0, 0),) * spatial, out_size)
-    lead = [[(0, 1)]] * (3 - spatial)
-    table = np.array([edge for dim in (*lead, *bins) for bin_ in dim for edge in bin_],
-                     dtype=np.int64)
-    result = _Bins(out_size, window, table, (_lead3(in_size, 1), _lead3(out_size, 1)))
+    result = _Bins(out_size, window, _bin_table(in_size, out_size),
+                   (_lead3(in_size, 1), _lead3(out_size, 1)))
     if cacheable:
         if len(_BINS_CACHE) >= _WINDOW_CACHE_SIZE:
             _BINS_CACHE.clear()
@@ -487,6 +514,7 @@ def _adaptive(kind: int, x, spatial: int, output_size, return_indices: bool, thr
     xc, dtype, unbatched = _prepare(x, spatial, keep_int=kind == _MAX)
     bins = _adaptive_bins(xc.shape[2:], spatial, output_size)
     shape = xc.shape[:2] + bins.out_size
+    check_alloc(shape, dtype)
     y = _output(out, shape, unbatched, dtype, (x,))
     if not return_indices and bins.window is not None:
         # equal, disjoint bins: an ordinary pool with kernel = stride = in / out
@@ -683,6 +711,14 @@ def _max_unpool(x, indices, spatial, kernel_size, stride, padding, output_size, 
             raise ValueError(f"output_size must give the {spatial} spatial sizes (or the full "
                              f"shape), got {output_size!r}")
         out_size = tuple(sizes[-spatial:])
+        default = conv_transpose_output_size(in_size, k, s, pads)
+        for dim, (size, dflt, step) in enumerate(zip(out_size, default, s)):
+            # PyTorch's rule: within a stride of the default size
+            if not dflt - step < size < dflt + step:
+                raise ValueError(f"output_size must lie within a stride of the default size "
+                                 f"{tuple(default)} (strictly between {dflt - step} and "
+                                 f"{dflt + step} in spatial dim {dim}), got {output_size!r}")
+    check_alloc(xc.shape[:2] + out_size, dtype)
     plane = math.prod(out_size)
     idx64 = np.ascontiguousarray(idx4, dtype=np.int64)
     if idx64.size and (int(idx64.min()) < 0 or int(idx64.max()) >= plane):
@@ -786,7 +822,8 @@ def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out
     mode = check_choice(mode, "mode", ("max", "avg"))
     if isinstance(levels, (str, bytes)) or not isinstance(levels, (Sequence, np.ndarray)):
         raise TypeError(f"levels must be a sequence of ints >= 1, got {levels!r}")
-    levels = tuple(check_int(level, f"levels[{i}]", 1) for i, level in enumerate(levels))
+    levels = tuple(check_int(level, f"levels[{i}]", 1, MAX_SIZE)
+                   for i, level in enumerate(levels))
     if not levels:
         raise ValueError("levels must name at least one level, got ()")
     xc, dtype, unbatched = _prepare(x, 2)

@@ -279,6 +279,9 @@ FC_INLINE void FC_POOL_FN(fc_pool_k2_flat)(const fc_pool_plan *p, const fc_pool_
     const FC_T fill = red_max ? FC_TLOWEST : (FC_T)0;
     const FC_V fillv = FC_VSET1(fill);
     const int64_t block = FC_POOL_FLAT_ELEMS / n2 > 0 ? FC_POOL_FLAT_ELEMS / n2 : 1;
+    /* prefetch distance: the same columns a few output rows on, at least ~2 KiB ahead */
+    int64_t pf = 2 * p->stride[1] * iw;
+    while (pf * (int64_t)sizeof(FC_T) < 2048) pf += p->stride[1] * iw;
     int64_t plane = row0 / rows_per_plane, q = row0 % rows_per_plane;
     for (int64_t r0 = row0; r0 < row1; r0 += block) {
         const int64_t nb = row1 - r0 < block ? row1 - r0 : block;
@@ -293,8 +296,10 @@ FC_INLINE void FC_POOL_FN(fc_pool_k2_flat)(const fc_pool_plan *p, const fc_pool_
                 /* past 2*ow the lanes are don't-cares (the next row overwrites them); plain
                  * loads as long as the last window row stays inside the array */
                 if (nrows > 0 && xp + off[nrows - 1] + c + FC_VN <= x_end) {
+                    FC_PREFETCH(xp + off[0] + c + pf);
                     acc = FC_VLOAD(xp + off[0] + c);
                     for (int64_t k = 1; k < nrows; k++) {
+                        FC_PREFETCH(xp + off[k] + c + pf);
                         const FC_V v = FC_VLOAD(xp + off[k] + c);
                         acc = red_max ? FC_VMAX(acc, v) : FC_VADD(acc, v);
                     }

@@ -39,7 +39,15 @@
 #define FC_WCFG fc_gemm_config_f32
 #define FC_WCFG_GET fc_gemm_config_get_f32
 #define FC_WPACKSIZE fc_gemm_packed_a_size_f32
+#ifdef FC_WINO_GATHER8_F32 /* the ISA's 8-patch transposing gather, if it has one */
+#define FC_WINO_GATHER8 FC_WINO_GATHER8_F32
+#endif
+#ifdef FC_WINO_SCATTER8X4_F32 /* and its 8-tile transposing store of 4 x 4 outputs */
+#define FC_WINO_SCATTER8X4 FC_WINO_SCATTER8X4_F32
+#endif
 #include "fastconv/kernels/winograd_dtype.h"
+#undef FC_WINO_GATHER8
+#undef FC_WINO_SCATTER8X4
 #undef FC_WT
 #undef FC_WSFX
 #undef FC_WL

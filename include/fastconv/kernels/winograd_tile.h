@@ -51,9 +51,15 @@ static void FC_CAT(FC_CAT(FC_CAT(fc_wino_unit_f, FC_WM), FC_CAT(_, FC_WSFX)), _)
     for (int l0 = 0; l0 < tpad; l0 += WL) {
         ptrdiff_t off[WL]; /* patch top-left, from xg; -1: not a full interior patch */
         int interior = 1;
+#ifdef FC_WINO_GATHER8
+        int wide_lane[WL]; /* the patch rows can be read 8 values wide */
+#endif
         for (int l = 0; l < WL; l++) {
             const int i = l0 + l;
             off[l] = -1;
+#ifdef FC_WINO_GATHER8
+            wide_lane[l] = 0;
+#endif
             if (i >= nt) {
                 interior = 0;
                 continue;
@@ -63,10 +69,45 @@ static void FC_CAT(FC_CAT(FC_CAT(fc_wino_unit_f, FC_WM), FC_CAT(_, FC_WSFX)), _)
                 off[l] = (ptrdiff_t)tile_n[i] * call->c_in * hw + (ptrdiff_t)r0 * w + c0;
             else
                 interior = 0;
+#ifdef FC_WINO_GATHER8
+            /* reading past the patch's right edge stays inside the image (next row) */
+            wide_lane[l] = c0 + 8 <= w || r0 + ALPHA < h;
+#endif
         }
         for (int c = 0; c < cg; c++) {
             const FC_WT *xc = xg + (size_t)c * hw;
             /* gather WL patches, lane l = tile l0 + l (zeros outside the image) */
+#ifdef FC_WINO_GATHER8
+            if (ALPHA <= 8 && WL % 8 == 0) {
+                /* 8 patches at a time by in-register transposes; a patch at the border (or
+                 * past the last tile) is staged zero-padded into edge[l] first */
+                FC_WT edge[WL][64];
+                for (int l8 = 0; l8 < WL; l8 += 8) {
+                    const FC_WT *src8[8];
+                    ptrdiff_t ws8[8];
+                    for (int j = 0; j < 8; j++) {
+                        const int l = l8 + j, i = l0 + l;
+                        if (off[l] >= 0 && wide_lane[l]) {
+                            src8[j] = xc + off[l];
+                            ws8[j] = w;
+                            continue;
+                        }
+                        for (int e = 0; e < 64; e++) edge[l][e] = 0;
+                        if (i < nt) {
+                            const FC_WT *src = xc + (size_t)tile_n[i] * call->c_in * hw;
+                            const int r0 = tile_y[i] - call->pad_top;
+                            const int c0 = tile_x[i] - call->pad_left;
+                            for (int a = FC_MAX(0, -r0); a < ALPHA && r0 + a < h; a++)
+                                for (int b = FC_MAX(0, -c0); b < ALPHA && c0 + b < w; b++)
+                                    edge[l][a * 8 + b] = src[(size_t)(r0 + a) * w + c0 + b];
+                        }
+                        src8[j] = edge[l];
+                        ws8[j] = 8;
+                    }
+                    FC_WINO_GATHER8(d + l8, WL, src8, ws8, ALPHA, ALPHA);
+                }
+            } else
+#endif
             if (interior) {
                 for (int l = 0; l < WL; l++) {
                     const FC_WT *src = xc + off[l];
@@ -181,7 +222,25 @@ static void FC_CAT(FC_CAT(FC_CAT(fc_wino_unit_f, FC_WM), FC_CAT(_, FC_WSFX)), _)
             }
             for (int e = 0; e < FC_WM * FC_WM * WL; e++) o[e] += bk;
             const int lanes_used = FC_MIN(WL, nt - l0);
-            for (int l = 0; l < lanes_used; l++) {
+            int l_first = 0; /* lanes before it are stored already */
+#ifdef FC_WINO_SCATTER8X4
+            if (FC_WM == 4 && WL % 8 == 0) {
+                /* runs of 8 full tiles: transposing vector stores */
+                for (; l_first + 8 <= lanes_used; l_first += 8) {
+                    FC_WT *dst8[8];
+                    int full = 1;
+                    for (int j = 0; j < 8; j++) {
+                        const int i = l0 + l_first + j;
+                        full &= tile_y[i] + FC_WM <= oh && tile_x[i] + FC_WM <= ow;
+                        dst8[j] = yk + (size_t)tile_n[i] * call->c_out * oh * ow
+                                  + (size_t)tile_y[i] * ow + tile_x[i];
+                    }
+                    if (!full) break;
+                    FC_WINO_SCATTER8X4(o + l_first, WL, dst8, ow);
+                }
+            }
+#endif
+            for (int l = l_first; l < lanes_used; l++) {
                 const int i = l0 + l;
                 FC_WT *out = yk + (size_t)tile_n[i] * call->c_out * oh * ow
                              + (size_t)tile_y[i] * ow + tile_x[i];

@@ -296,9 +296,10 @@ static inline void SFX(fc_gemm_prefetch_)(const T *p, int bytes)
 /* The micro-tiles of one MC-row block of C against one packed B block (nc columns, kc deep,
  * panel jr at bp + jr * kc). Many panels: each B micro-panel stays in L1 while the MR-row
  * slices of A stream past it from L2 (BLIS). Few panels (small N): each A slice is read once,
- * from L3 (prefetched by the kernel), and meets every panel while it sits in L1. Before each
- * micro-kernel the head of the next A slice is prefetched: the kernel prefetches ahead within
- * its own slice only, and the next slice is far away (another MR-row panel of A). */
+ * from L3 (prefetched by the kernel), and meets every panel while it sits in L1; as the kernel
+ * prefetches ahead within its own slice only and the next slice is far away (another MR-row
+ * panel of A), the head of the next slice is requested first. (Not in the BLIS order: there
+ * A sits in L2 and the extra lines only push the B micro-panel out of L1.) */
 static void SFX(fc_gemm_block_)(const CONFIG *cfg, int row0, int mc, int col0, int nc, int pc,
                                 int kc, int K, const T *packed_a, const T *bp, T *C,
                                 ptrdiff_t ldc, const T *bias, int accumulate)
@@ -323,7 +324,6 @@ static void SFX(fc_gemm_block_)(const CONFIG *cfg, int row0, int mc, int col0, i
         for (int ir = 0; ir < mc; ir += mr) {
             const int row = row0 + ir;
             const T *ap = a0 + (ptrdiff_t)(ir / mr) * a_step;
-            if (ir + mr < mc) SFX(fc_gemm_prefetch_)(ap + a_step, head);
             cfg->ukernel(kc, ap, bp + (ptrdiff_t)jr * kc, C + (ptrdiff_t)row * ldc + col0 + jr,
                          ldc, FC_MIN(mr, mc - ir), n, bias ? bias + row : NULL, accumulate);
         }

@@ -107,6 +107,7 @@ typedef void (*fc_adaptive_fn)(int, const int64_t *, const int64_t *, const int6
 static const fc_pool_rows_fn rows_scalar[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_pool_rows);
 static const fc_global_fn global_scalar[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_global);
 static const fc_max_idx_fn find_idx[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_pool_find_idx);
+static const fc_pool_rows_fn wide_rows[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_pool_wide);
 static const fc_adaptive_fn adaptive[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_adaptive);
 
 /* The vectorised kernels exist for float32 and float64; integers always use the scalar ones. */
@@ -152,47 +153,75 @@ static int team_size(int nthreads, int64_t items)
     return items < nthreads ? (int)(items > 0 ? items : 1) : nthreads;
 }
 
-/* The per-row tables of fc_pool_tables; returns 0, or -1 when out of memory. */
+/* Taps of output o (start o*s - pad) that the average's divisor counts: with
+ * count_include_pad those inside [-pad, limit) (input and explicit padding, never the ceil-mode
+ * overhang), else those inside the input. Arithmetic, so a huge kernel costs nothing. */
+static int64_t counted_taps(int64_t o, int64_t s, int64_t pad, int64_t dil, int64_t k,
+                            int64_t n, int64_t limit, int cip)
+{
+    int64_t lo, hi;
+    if (!cip) {
+        fc_tap_range(o, s, pad, dil, k, n, &lo, &hi);
+        return hi > lo ? hi - lo : 0;
+    }
+    const int64_t start = o * s - pad;
+    if (start >= limit) return 0;
+    const int64_t c = (limit - 1 - start) / dil + 1;
+    return c < k ? c : k;
+}
+
+/* The per-row tables of fc_pool_tables; returns 0, or -1 when out of memory. Only the taps
+ * inside the input are visited (clipped ranges), so tables stay small for any window. */
 static int build_tables(const fc_pool_plan *p, fc_pool_tables *t, void **owned)
 {
     const int64_t od_ = p->osize[0], oh_ = p->osize[1], ow = p->osize[2];
     const int64_t nq = od_ * oh_;
+    const int cip = p->count_include_pad;
+    int64_t total = 0;
+    for (int64_t q = 0; q < nq; q++) {
+        int64_t a0, a1, b0, b1;
+        fc_tap_range(q / oh_, p->stride[0], p->pad[0], p->dilation[0], p->kernel[0],
+                     p->isize[0], &a0, &a1);
+        fc_tap_range(q % oh_, p->stride[1], p->pad[1], p->dilation[1], p->kernel[1],
+                     p->isize[1], &b0, &b1);
+        total += (a1 > a0 ? a1 - a0 : 0) * (b1 > b0 ? b1 - b0 : 0);
+    }
     int64_t *rowstart = (int64_t *)fc_malloc((size_t)(nq + 1) * sizeof(int64_t));
-    int64_t *rowoff = (int64_t *)fc_malloc((size_t)(nq * p->kernel[0] * p->kernel[1] + 1) *
-                                           sizeof(int64_t));
+    int64_t *rowoff = (int64_t *)fc_malloc((size_t)(total + 1) * sizeof(int64_t));
     double *vdiv = (double *)fc_malloc((size_t)(nq + 1) * sizeof(double));
     double *hdiv = (double *)fc_malloc((size_t)(ow + 64) * sizeof(double));
     double *vinv = (double *)fc_malloc((size_t)(nq + 1) * sizeof(double));
     owned[0] = rowstart, owned[1] = rowoff, owned[2] = vdiv, owned[3] = hdiv, owned[4] = vinv;
     if (!rowstart || !rowoff || !vdiv || !hdiv || !vinv) return -1;
-    const int cip = p->count_include_pad;
     int64_t n = 0;
     for (int64_t q = 0; q < nq; q++) {
         const int64_t od = q / oh_, oh = q % oh_;
-        int64_t cd = 0, ch = 0;
+        int64_t a0, a1, b0, b1;
+        fc_tap_range(od, p->stride[0], p->pad[0], p->dilation[0], p->kernel[0], p->isize[0],
+                     &a0, &a1);
+        fc_tap_range(oh, p->stride[1], p->pad[1], p->dilation[1], p->kernel[1], p->isize[1],
+                     &b0, &b1);
         rowstart[q] = n;
-        for (int64_t a = 0; a < p->kernel[0]; a++) {
+        for (int64_t a = a0; a < a1; a++) {
             const int64_t d = od * p->stride[0] - p->pad[0] + a * p->dilation[0];
-            const int dval = d >= 0 && d < p->isize[0];
-            cd += cip ? d < p->limit[0] : dval;
-            for (int64_t b = 0; b < p->kernel[1]; b++) {
+            for (int64_t b = b0; b < b1; b++) {
                 const int64_t h = oh * p->stride[1] - p->pad[1] + b * p->dilation[1];
-                const int hval = h >= 0 && h < p->isize[1];
-                if (a == 0) ch += cip ? h < p->limit[1] : hval;
-                if (dval && hval) rowoff[n++] = (d * p->isize[1] + h) * p->isize[2];
+                rowoff[n++] = (d * p->isize[1] + h) * p->isize[2];
             }
         }
-        vdiv[q] = p->divisor > 0 ? 1.0 : (double)(cd * ch);
+        const int64_t cd = counted_taps(od, p->stride[0], p->pad[0], p->dilation[0],
+                                        p->kernel[0], p->isize[0], p->limit[0], cip);
+        const int64_t ch = counted_taps(oh, p->stride[1], p->pad[1], p->dilation[1],
+                                        p->kernel[1], p->isize[1], p->limit[1], cip);
+        vdiv[q] = p->divisor > 0 ? 1.0 : (double)cd * (double)ch;
         vinv[q] = 1.0 / vdiv[q];
     }
     rowstart[nq] = n;
     for (int64_t j = 0; j < ow + 64; j++) {
-        int64_t count = 0;
-        for (int64_t k = 0; k < p->kernel[2] && j < ow; k++) {
-            const int64_t w = j * p->stride[2] - p->pad[2] + k * p->dilation[2];
-            count += cip ? w < p->limit[2] : w >= 0 && w < p->isize[2];
-        }
-        hdiv[j] = p->divisor > 0 ? p->divisor : j < ow ? (double)count : 1.0;
+        const int64_t count = j < ow ? counted_taps(j, p->stride[2], p->pad[2], p->dilation[2],
+                                                    p->kernel[2], p->isize[2], p->limit[2], cip)
+                                     : 1;
+        hdiv[j] = p->divisor > 0 ? p->divisor : (double)count;
     }
     t->rowstart = rowstart, t->rowoff = rowoff, t->vdiv = vdiv, t->hdiv = hdiv, t->vinv = vinv;
     return 0;
@@ -231,13 +260,16 @@ int fc_pool(const fc_pool_plan *p, int dtype, const void *x, void *y, int64_t *i
     fc_pool_job job = {p, NULL, x, y, indices, rows, fc_team_chunks(rows, nt), NULL, NULL,
                        NULL, 0};
     job.max_idx_fn = find_idx[dtype];
-    job.rows_fn = pick_rows(p->isa, dtype);
+    /* The row kernels lay out the padded W extent of a row: windows far wider than the row
+     * (kernel and dilation up to 2**31 - 1 each) go output by output over their real taps. */
+    const int wide = fc_pool_row_width(p) > 2 * p->isize[2] + 4096;
+    job.rows_fn = wide ? wide_rows[dtype] : pick_rows(p->isa, dtype);
     fc_pool_tables tables;
     void *owned[5] = {NULL, NULL, NULL, NULL, NULL};
     int failed = build_tables(p, &tables, owned);
     job.tables = &tables;
     /* one scratch block per participant, allocated up front */
-    const int64_t bytes = fc_pool_scratch_elems(p) * 8;
+    const int64_t bytes = wide ? FC_ALIGNMENT : fc_pool_scratch_elems(p) * 8;
     job.scratch_stride = (bytes + FC_ALIGNMENT - 1) / FC_ALIGNMENT * FC_ALIGNMENT;
     job.scratch = failed ? NULL : (char *)fc_malloc((size_t)(job.scratch_stride * nt));
     if (job.scratch) {

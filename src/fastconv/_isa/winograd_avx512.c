@@ -5,4 +5,5 @@
 #define FC_WISA_ENUM FC_ISA_AVX512
 #define FC_WL32 16
 #define FC_WL64 8
+#include "fastconv/kernels/winograd_gather_avx.h"
 #include "fastconv/kernels/winograd_template.h"
