@@ -189,10 +189,6 @@ def test_int_param_too_small(name, param, value):
 @pytest.mark.parametrize("name, param", INT_CASES)
 @pytest.mark.parametrize("value", [2.0, True, "2", 2.5, None, np.float32(2)])
 def test_int_param_wrong_type(name, param, value):
-    if name in ADAPTIVE and name[-2] != "1" and value == "2":
-        pytest.xfail("BUG (pool.py/_adaptive_bins): a str output_size is taken as a sequence: "
-                     "adaptive_avg_pool2d(x, '2') raises ValueError 'a tuple of 2', expected "
-                     "TypeError naming output_size")
     if value is None and (param == "stride" and name not in CONV + CONVT or
                           name in ADAPTIVE):
         pytest.skip("None is valid here (stride = kernel_size; adaptive: keep the input size)")

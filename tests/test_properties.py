@@ -184,19 +184,19 @@ def test_conv_transpose_matches_reference(a, rt):
     assert_close(y, expected, y.dtype)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (_conv_transpose gemm col2im, found by the long "
-                   "hypothesis profile): with an asymmetric crop some output elements that no "
-                   "tap reaches are never written (uninitialised memory, e.g. 3e-41 or 0.53): "
-                   "conv_transpose1d(ones((1,1,1)), arange(1,7).reshape(1,2,3), stride=3, "
-                   "padding=((0, 2),), dilation=2, algorithm='gemm', out=full((1,2,3), nan)) "
-                   "leaves NaN at [0,:,1]; expected [[1, 0, 2], [4, 0, 5]] ('phase' is right)")
-def test_conv_transpose_gemm_writes_every_output():
-    x = np.ones((1, 1, 1), np.float32)
+@pytest.mark.parametrize("algorithm", ["gemm", "phase"])
+@pytest.mark.parametrize("padding, stride", [(((0, 2),), 3), (((2, 0),), 3), (((1, 1),), 3),
+                                             (((0, 3),), 2)])
+def test_conv_transpose_writes_every_output(padding, stride, algorithm):
+    # found by the long hypothesis profile: with an asymmetric crop, outputs of a phase whose
+    # one tap starts past them were left unwritten (the no-overlap store thought all covered)
+    x = np.ones((1, 1, 2), np.float32)
     w = np.arange(1, 7, dtype=np.float32).reshape(1, 2, 3)
-    out = np.full((1, 2, 3), np.nan, np.float32)
-    y = fastconv.conv_transpose1d(x, w, stride=3, padding=((0, 2),), dilation=2,
-                                  algorithm="gemm", out=out)
-    assert_close(y, ref_conv_transpose(x, w, stride=3, padding=((0, 2),), dilation=2))
+    expected = ref_conv_transpose(x, w, stride=stride, padding=padding, dilation=2)
+    out = np.full(expected.shape, np.nan, np.float32)
+    y = fastconv.conv_transpose1d(x, w, stride=stride, padding=padding, dilation=2,
+                                  algorithm=algorithm, out=out)
+    assert_close(y, expected)
 
 
 # ------------------------------------------------------------------------------------------

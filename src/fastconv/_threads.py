@@ -9,6 +9,9 @@
 - threadpoolctl's ``threadpool_limits(n, user_api="openmp")`` sets the OpenMP runtime's
   ``nthreads-var``; while it differs from its value at import, it caps the default too.
 - Small problems run on one thread: waking a team costs more than it saves.
+- GNU OpenMP (libgomp) cannot start a team in a process forked after the parent ran one (the
+  child hangs), so such a child runs every operator on one thread, as ``get_num_threads()``
+  then reports. LLVM's libomp and serial builds are not affected.
 """
 
 import contextlib
@@ -25,6 +28,27 @@ _process_default: int | None = None
 _context_default: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "fastconv_num_threads", default=None)
 _omp_initial: int | None = None
+_cpu = None  # the compiled _cpu module, loaded on first use (import fastconv.shapes needs none)
+_team_started = False  # this process has asked for a team of more than one thread
+_serial_after_fork = False  # forked from a libgomp process that had a team: stay on one thread
+
+
+def _cpu_module():
+    global _cpu
+    if _cpu is None:
+        _cpu = load("_cpu")
+    return _cpu
+
+
+def _after_fork_in_child() -> None:
+    global _serial_after_fork, _team_started
+    if _team_started and _cpu_module().openmp_runtime() == "libgomp":
+        _serial_after_fork = True
+    _team_started = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def cpu_count() -> int:
@@ -56,7 +80,7 @@ def check_threads(n: object, name: str = "threads") -> int:
 
 def _openmp_cap() -> int | None:
     global _omp_initial
-    cpu = load("_cpu")
+    cpu = _cpu_module()
     if not cpu.openmp_enabled():
         return None
     now = cpu.omp_max_threads()
@@ -81,6 +105,8 @@ def get_num_threads() -> int:
     n = _context_default.get()
     if n is None:
         n = _process_default if _process_default is not None else _env_default()
+    if _serial_after_fork:
+        return 1
     cap = _openmp_cap()
     return min(n, cap) if cap else n
 
@@ -121,10 +147,17 @@ def num_threads(n: int) -> Iterator[None]:
 
 def resolve(threads: object) -> int:
     """The thread count an operator was asked for (``threads=`` keyword)."""
-    return get_num_threads() if threads is None else check_threads(threads)
+    if threads is None:
+        return get_num_threads()
+    n = check_threads(threads)
+    return 1 if _serial_after_fork else n
 
 
 def for_work(threads: int, work: float) -> int:
     """Threads worth using for ``work`` multiply-adds when up to ``threads`` are allowed."""
-    return int(max(1, min(threads, work // MIN_WORK_PER_THREAD)))
+    global _team_started
+    n = int(max(1, min(threads, work // MIN_WORK_PER_THREAD)))
+    if n > 1:
+        _team_started = True
+    return n
 

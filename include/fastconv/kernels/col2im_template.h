@@ -140,14 +140,18 @@ static int FC_TN(convt_no_overlap)(const fc_convt_geometry *g, int *covered)
 {
     *covered = 1;
     for (int dim = 0; dim < 3; dim++) {
-        for (ptrdiff_t r = 0; r < g->s[dim]; r++) {
-            const ptrdiff_t n = fc_convt_phase_taps(g->k[dim], g->s[dim], g->d[dim], r, NULL,
-                                                    NULL);
+        const ptrdiff_t s = g->s[dim], pad = g->pad[dim];
+        for (ptrdiff_t r = 0; r < s; r++) {
+            const ptrdiff_t n = fc_convt_phase_taps(g->k[dim], s, g->d[dim], r, NULL, NULL);
             if (n > 1) return 0;
-            if (n == 0) *covered = 0;
+            ptrdiff_t j = 0;
+            if (n == 1) fc_convt_phase_taps(g->k[dim], s, g->d[dim], r, NULL, &j);
+            /* phase r holds f = q*s + r; the output needs f in [pad, pad + out), its one tap
+             * (offset j) reaches q in [j, j + in) */
+            const ptrdiff_t qlo = -FC_TN(convt_floordiv)(r - pad, s);
+            const ptrdiff_t qhi = FC_TN(convt_floordiv)(pad + g->osize[dim] - 1 - r, s);
+            if (qlo <= qhi && (n == 0 || qlo < j || qhi >= j + g->isize[dim])) *covered = 0;
         }
-        /* the taps reach f = o + pad in [0, in * s); the output needs [pad, pad + out) */
-        if (g->pad[dim] + g->osize[dim] > g->isize[dim] * g->s[dim]) *covered = 0;
     }
     return 1;
 }
