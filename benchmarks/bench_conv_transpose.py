@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from layers import CONV_TRANSPOSE, ConvTranspose  # noqa: E402
 from peers import ort_session, ort_version, torch_call, torch_version  # noqa: E402
+from timing import blocked_samples  # noqa: E402
 
 import fastconv  # noqa: E402
 
@@ -110,9 +111,16 @@ def round_robin(fns: dict, rounds: int = 9, block: int = 4, min_time: float = 0.
 
 
 def measure(layer: ConvTranspose, threads: int, rounds: int = 9, stat: str = "median") -> dict:
+    """Seconds per call of each contender. One thread: :func:`round_robin`. More: each
+    contender in its own blocks after a pause (``timing.blocked_samples``), since a runtime's
+    idle workers keep spinning after its call (ONNX Runtime's for ~40 ms) and would hold the
+    cores of whoever runs next."""
     fns = contenders(layer, threads)
     _check(layer, fns)
-    return round_robin(fns, rounds, stat=stat)
+    if threads == 1:
+        return round_robin(fns, rounds, stat=stat)
+    samples = blocked_samples(fns, repeats=4 * rounds, warmup=3, min_time=0.1)
+    return {name: statistics.median(t) for name, t in samples.items()}
 
 
 def _row(layer: ConvTranspose, threads: int, t: dict) -> str:

@@ -4,4 +4,8 @@ The timer lives inside the package so that ``fastconv bench`` and these benchmar
 the same way: interleave the contenders, take medians, quote ratios.
 """
 
-from fastconv._timing import interleaved, interleaved_samples  # noqa: F401
+from fastconv._timing import (  # noqa: F401
+    blocked_samples,
+    interleaved,
+    interleaved_samples,
+)
