@@ -446,10 +446,12 @@ def test_empty_batch_and_strided_read_only_inputs():
 # --------------------------------------------------------------------------------------------
 # The tolerance helper
 # --------------------------------------------------------------------------------------------
-def test_tolerances_stated_once():
-    assert TOLERANCES["float32"]["winograd_f2"] == 1e-5
-    assert TOLERANCES["float32"]["winograd_f4"] == 1e-4
-    assert TOLERANCES["float32"]["winograd_f6"] == 1e-3
+def test_winograd_tolerances_are_the_documented_bounds():
+    from fastconv._winograd_plan import ERROR_BOUND
+    for dtype, bounds in ERROR_BOUND.items():
+        for tile, bound in bounds.items():
+            assert TOLERANCES[dtype][f"winograd_f{tile}"] == bound, (dtype, tile)
+        assert TOLERANCES[dtype]["winograd"] == max(bounds[2], bounds[4])
 
 
 def test_assert_close_passes_on_rounding_noise():
@@ -460,7 +462,7 @@ def test_assert_close_passes_on_rounding_noise():
     noisy = ref + 5e-5 * np.abs(ref).max()
     with pytest.raises(AssertionError, match=r"max\|err\| / max\|ref\| = 5\.0\d*e-05"):
         assert_close(noisy, ref, np.float32)
-    assert_close(noisy, ref, np.float32, algorithm="winograd_f4")
+    assert_close(noisy, ref, np.float32, algorithm="winograd_f6")
     assert_close(np.arange(4, dtype=np.int8), np.arange(4.0), np.int8)
 
 
