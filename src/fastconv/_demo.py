@@ -13,6 +13,7 @@ an optional dependency: ``pip install "fastconv[demo]"``.
 """
 
 import argparse
+import statistics
 import sys
 import time
 
@@ -46,10 +47,15 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     return (scaled * 255 + 0.5).astype(np.uint8)
 
 
-def _timed(label: str, fn, rf, steps: list):
-    start = time.perf_counter()
+def _timed(label: str, fn, rf, steps: list, repeats: int = 5):
+    # the first call pays one-off costs (thread team start, page faults): time the ones after
     result = fn()
-    ms = (time.perf_counter() - start) * 1e3
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    ms = statistics.median(times) * 1e3
     shape = result.shape
     print(f"  {label:<34s} {str(shape):<18s} receptive field {rf.size!s:>3} px "
           f"(stride {rf.stride!s})  {ms:7.2f} ms")
@@ -86,7 +92,8 @@ def run(output: str, threads: int | None = None) -> list:
     fields = shapes.receptive_field(shapes.Sequential(*cnn), SIZE).layers
 
     print(f"fastconv {fastconv.__version__} demo: {SIZE}x{SIZE} synthetic image, "
-          f"isa={fastconv.config()['isa']}, threads={threads or fastconv.get_num_threads()}")
+          f"isa={fastconv.config()['isa']}, threads={threads or fastconv.get_num_threads()} "
+          "(times: median of 5 calls after a warm-up)")
     steps: list = []
     edge = _timed("Sobel x, y (conv2d 1->2, 3x3, p1)",
                   lambda: fastconv.conv2d(grey, sobel, padding=1, threads=threads),
