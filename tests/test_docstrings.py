@@ -2,9 +2,7 @@
 
 "Public" is what users reach: ``fastconv.__all__`` (functions, layer classes and their public
 methods) and ``fastconv.shapes.__all__`` (and ``shapes.presets``). Each docstring must have a
-numpydoc ``Examples`` section, and it must run and print what it says. Names listed in
-:data:`KNOWN_MISSING` have no example yet (their owners are adding them): they are marked xfail
-with the reason until then, and simply pass once the example exists.
+numpydoc ``Examples`` section, and it must run and print what it says.
 
 The doctests see the defining module's namespace plus ``np`` and ``fastconv``, with
 ``ELLIPSIS`` and ``NORMALIZE_WHITESPACE``. Also run: the examples of the internal modules behind
@@ -21,28 +19,6 @@ import numpy as np
 import pytest
 
 import fastconv
-
-#: Public names whose docstring has no ``Examples`` section yet -> who adds it.
-KNOWN_MISSING = {
-    "fastconv.get_num_threads": "runtime (lead): fastconv/_threads.py",
-    "fastconv.set_num_threads": "runtime (lead): fastconv/_threads.py",
-    "fastconv.num_threads": "runtime (lead): fastconv/_threads.py",
-    "fastconv.config": "runtime (lead): fastconv/_config.py",
-    "fastconv.show_config": "runtime (lead): fastconv/_config.py",
-    **dict.fromkeys(
-        [f"fastconv.shapes.{name}" for name in (
-            "ReceptiveField.region", "ReceptiveField.center", "ReceptiveField.to_dict",
-            "Summary", "Summary.to_dict", "Sequential", "Sequential.children", "Parallel",
-            "Parallel.children", "Parallel.describe")]
-        + [f"fastconv.shapes.{cls}{method}" for cls in (
-            "Conv", "ConvTranspose", "Pool", "AdaptivePool", "Linear", "BatchNorm", "Flatten",
-            "Identity") for method in ("", ".describe")],
-        "shapes: fastconv/shapes/_layers.py, _receptive.py, _summary.py"),
-    **dict.fromkeys(
-        [f"fastconv.shapes.presets.{name}" for name in (
-            "alexnet", "get", "mobilenet_v2", "resnet18", "resnet50", "vgg16")],
-        "shapes: fastconv/shapes/presets.py"),
-}
 
 #: Internal modules whose examples are kept runnable too (the ``fastconv bench`` machinery).
 INTERNAL_MODULES = ("fastconv._suite", "fastconv._timing", "fastconv._bench_reference",
@@ -113,8 +89,6 @@ def test_public_docstring_example_runs(name, obj):
     doc = inspect.getdoc(obj) or ""
     has_examples = "Examples\n--------" in doc and ">>>" in doc.split("Examples\n--------")[1]
     if not has_examples:
-        if name in KNOWN_MISSING:
-            pytest.xfail(f"no Examples section yet; owner: {KNOWN_MISSING[name]}")
         pytest.fail(f"{name} has no numpydoc 'Examples' section with a runnable example")
     _run(name, obj, obj.__module__)
 
@@ -148,12 +122,6 @@ def test_docs_examples_run(page):
                                globs={"np": np, "fastconv": fastconv}, verbose=False,
                                report=True)
     assert results.failed == 0, f"{results.failed} failing example(s) in {page}"
-
-
-def test_known_missing_list_is_current():
-    """Every name in KNOWN_MISSING is still a public name (remove it when it goes away)."""
-    names = {name for name, _ in PUBLIC}
-    assert set(KNOWN_MISSING) <= names, set(KNOWN_MISSING) - names
 
 
 def test_the_collection_covers_the_api():

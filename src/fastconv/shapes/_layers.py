@@ -92,6 +92,13 @@ class Conv:
     """A convolution: ``Conv(3, stride=2, padding=1, out_channels=64)``.
 
     ``in_channels=None`` takes the channels of its input; ``out_channels=None`` keeps them.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import summary
+    >>> s = summary([Conv(3, stride=2, padding=1, out_channels=64)], (3, 224, 224))
+    >>> s.output_shape, s.total_params
+    ((64, 112, 112), 1792)
     """
 
     kernel_size: int | tuple[int, ...]
@@ -110,7 +117,16 @@ class Conv:
         _check_channels(self.in_channels, self.out_channels, self.groups, self.bias)
 
     def describe(self) -> str:
-        """The spec in the compact layer language of ``fastconv shapes``."""
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> Conv(3, stride=2, padding=1, out_channels=64).describe()
+        'conv3s2p1c64'
+        >>> Conv((3, 1), padding="same", dilation=2, out_channels=8, groups=2,
+        ...      bias=False).describe()
+        'conv3x1samed2c8g2nobias'
+        """
         return _window_text("conv", self.kernel_size, self.stride, self.padding, self.dilation) \
             + _channels_text(self.out_channels, self.groups, self.bias)
 
@@ -121,6 +137,15 @@ class ConvTranspose:
 
     Parameters as :class:`Conv`, plus ``output_padding`` (after ``padding``, as in
     ``conv_transpose2d``); padding ``"same"`` gives an output of ``input * stride``.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> up = ConvTranspose(4, stride=2, padding=1, out_channels=3)
+    >>> summary([up], (16, 8, 8)).output_shape
+    (3, 16, 16)
+    >>> receptive_field([up])  # in input units: each output sees 2.5 inputs
+    ReceptiveField(size=Fraction(5, 2), stride=Fraction(1, 2), padding=1)
     """
 
     kernel_size: int | tuple[int, ...]
@@ -150,6 +175,15 @@ class ConvTranspose:
         _check_channels(self.in_channels, self.out_channels, self.groups, self.bias)
 
     def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> ConvTranspose(4, stride=2, padding=1, out_channels=64).describe()
+        'convt4s2p1c64'
+        >>> ConvTranspose(3, stride=2, padding=1, output_padding=1).describe()
+        'convt3s2p1op1'
+        """
         text = _window_text("convt", self.kernel_size, self.stride, self.padding, self.dilation)
         text += f"op{_dims_text(self.output_padding)}" if self.output_padding != 0 else ""
         return text + _channels_text(self.out_channels, self.groups, self.bias)
@@ -163,6 +197,14 @@ class Pool:
     """A pooling window: ``Pool(3, stride=2, padding=1)``; ``stride=None`` means the kernel size.
 
     ``mode`` (``"max"``, ``"avg"`` or ``"lp"``) does not change sizes or fields.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import summary
+    >>> summary([Pool(3, stride=2, padding=1)], (64, 112, 112)).output_shape
+    (64, 56, 56)
+    >>> summary([Pool(2, ceil_mode=True)], (64, 7, 7)).output_shape
+    (64, 4, 4)
     """
 
     kernel_size: int | tuple[int, ...]
@@ -182,6 +224,15 @@ class Pool:
             raise ValueError(f"mode must be one of {POOL_MODES}, got {self.mode!r}")
 
     def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> Pool(3, stride=2, padding=1).describe(), Pool(2).describe()
+        ('maxpool3s2p1', 'maxpool2')
+        >>> Pool(3, stride=2, ceil_mode=True, mode="avg").describe()
+        'avgpool3s2ceil'
+        """
         text = _window_text(f"{self.mode}pool", self.kernel_size, self.stride, self.padding,
                             self.dilation, stride_default=self.kernel_size)
         return text + ("ceil" if self.ceil_mode else "")
@@ -189,7 +240,16 @@ class Pool:
 
 @dataclass(frozen=True)
 class AdaptivePool:
-    """Adaptive pooling to ``output_size`` (an entry None keeps that input size)."""
+    """Adaptive pooling to ``output_size`` (an entry None keeps that input size).
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> summary([AdaptivePool((7, 7))], (512, 14, 14)).output_shape
+    (512, 7, 7)
+    >>> receptive_field([AdaptivePool(7)], input_size=14)  # equal bins of 2
+    ReceptiveField(size=2, stride=2, padding=0)
+    """
 
     output_size: int | None | tuple[int | None, ...]
     mode: str = "avg"
@@ -203,6 +263,15 @@ class AdaptivePool:
             raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
 
     def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> AdaptivePool((7, 7)).describe(), AdaptivePool(1, mode="max").describe()
+        ('adaptiveavg7x7', 'adaptivemax1')
+        >>> AdaptivePool((None, 1)).describe()
+        'adaptiveavg_x1'
+        """
         size = self.output_size
         text = "x".join("_" if v is None else str(v) for v in size) \
             if isinstance(size, tuple) else str(size)
@@ -211,7 +280,15 @@ class AdaptivePool:
 
 @dataclass(frozen=True)
 class Linear:
-    """A fully connected layer on a flat input; ``in_features=None`` takes the input's size."""
+    """A fully connected layer on a flat input; ``in_features=None`` takes the input's size.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import summary
+    >>> s = summary([Flatten(), Linear(None, 10)], (16, 4, 4))
+    >>> s.output_shape, s.total_params
+    ((10,), 2570)
+    """
 
     in_features: int | None
     out_features: int
@@ -226,12 +303,27 @@ class Linear:
             raise TypeError(f"bias must be a bool, got {self.bias!r}")
 
     def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> Linear(512, 1000).describe(), Linear(None, 10, bias=False).describe()
+        ('fc1000', 'fc10nobias')
+        """
         return f"fc{self.out_features}" + ("" if self.bias else "nobias")
 
 
 @dataclass(frozen=True)
 class BatchNorm:
-    """Batch normalisation: 2·num_features parameters (None: the input's channels)."""
+    """Batch normalisation: 2·num_features parameters (None: the input's channels).
+
+    Examples
+    --------
+    >>> from fastconv.shapes import summary
+    >>> s = summary([Conv(3, padding=1, out_channels=64), BatchNorm()], (3, 8, 8))
+    >>> s.rows[1]["params"], s.rows[1]["output_shape"]
+    (128, (64, 8, 8))
+    """
 
     num_features: int | None = None
     name: str | None = field(default=None, kw_only=True)
@@ -241,27 +333,65 @@ class BatchNorm:
             check_int(self.num_features, "num_features", 1)
 
     def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> BatchNorm(64).describe()
+        'bn'
+        """
         return "bn"
 
 
 @dataclass(frozen=True)
 class Flatten:
-    """Flatten ``(C, *spatial)`` to ``(C * prod(spatial),)``."""
+    """Flatten ``(C, *spatial)`` to ``(C * prod(spatial),)``.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> summary([Flatten()], (512, 7, 7)).output_shape
+    (25088,)
+    >>> receptive_field([Conv(3), Flatten()], input_size=8).whole_input
+    True
+    """
 
     name: str | None = field(default=None, kw_only=True)
 
     def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> Flatten().describe()
+        'flatten'
+        """
         return "flatten"
 
 
 @dataclass(frozen=True)
 class Identity:
-    """A layer that changes no size or field: activations, dropout. ``label`` is shown."""
+    """A layer that changes no size or field: activations, dropout. ``label`` is shown.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import summary
+    >>> row = summary([Conv(3, out_channels=8), Identity("relu")], (3, 8, 8)).rows[1]
+    >>> row["layer"], row["output_shape"], row["receptive_field"]
+    ('relu', (8, 6, 6), 3)
+    """
 
     label: str = "identity"
     name: str | None = field(default=None, kw_only=True)
 
     def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``: the label.
+
+        Examples
+        --------
+        >>> Identity("relu").describe(), Identity().describe()
+        ('relu', 'identity')
+        """
         return self.label
 
 
@@ -275,7 +405,17 @@ def _check_layer(layer: object, what: str) -> None:
 
 
 class Sequential:
-    """Layers applied one after the other: ``Sequential(Conv(3, out_channels=64), Pool(2))``."""
+    """Layers applied one after the other: ``Sequential(Conv(3, out_channels=64), Pool(2))``.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field
+    >>> stem = Sequential(Conv(3, padding=1, out_channels=64, name="conv"), Pool(2, name="pool"))
+    >>> len(stem), stem[1].describe()
+    (2, 'maxpool2')
+    >>> receptive_field(stem)
+    ReceptiveField(size=4, stride=2, padding=1)
+    """
 
     def __init__(self, *layers: object, name: str | None = None) -> None:
         for i, layer in enumerate(layers):
@@ -306,7 +446,13 @@ class Sequential:
         return f"Sequential({inner}{'' if self.name is None else f', name={self.name!r}'})"
 
     def children(self) -> Iterator[tuple[str, object]]:
-        """(path element, layer) of each layer: its name, else its index."""
+        """(path element, layer) of each layer: its name, else its index.
+
+        Examples
+        --------
+        >>> [element for element, _ in Sequential(Conv(3, name="conv1"), Pool(2)).children()]
+        ['conv1', '1']
+        """
         for i, layer in enumerate(self.layers):
             name = getattr(layer, "name", None)
             yield (str(i) if name is None else name), layer
@@ -317,6 +463,16 @@ class Parallel:
 
     ``Parallel(Sequential(Conv(3, padding=1), Conv(3, padding=1)), Identity())`` is a residual
     block.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> receptive_field(Parallel(Sequential(Conv(3, padding=1), Conv(3, padding=1)), Identity()))
+    ReceptiveField(size=5, stride=1, padding=2)
+    >>> inception = Parallel(Conv(1, out_channels=16), Conv(3, padding=1, out_channels=32),
+    ...                      merge="concat")
+    >>> summary(inception, (8, 28, 28)).output_shape
+    (48, 28, 28)
     """
 
     def __init__(self, *branches: object, merge: str = "add", name: str | None = None) -> None:
@@ -343,11 +499,26 @@ class Parallel:
         return f"Parallel({inner}, merge={self.merge!r}{name})"
 
     def children(self) -> Iterator[tuple[str, object]]:
+        """(path element, branch) of each branch: its name, else its index.
+
+        Examples
+        --------
+        >>> block = Parallel(Conv(3, padding=1), Identity(name="identity"))
+        >>> [element for element, _ in block.children()]
+        ['0', 'identity']
+        """
         for i, branch in enumerate(self.branches):
             name = getattr(branch, "name", None)
             yield (str(i) if name is None else name), branch
 
     def describe(self) -> str:
+        """The merge, ``"add"`` or ``"concat"``: the label of its row in a summary.
+
+        Examples
+        --------
+        >>> Parallel(Conv(1), Conv(3, padding=1), merge="concat").describe()
+        'concat'
+        """
         return self.merge
 
 

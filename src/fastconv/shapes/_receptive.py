@@ -165,6 +165,14 @@ class ReceptiveField:
 
         Returns ``(first, last)``, or one such pair per dim when ``u`` is a tuple or the dims
         differ. Zero-based; negative values and values past the input lie in the padding.
+
+        Examples
+        --------
+        >>> rf = receptive_field([Conv(3, stride=2, padding=1), Conv(3, padding=1)])
+        >>> rf.region(0), rf.region(3)
+        ((-3, 3), (3, 9))
+        >>> receptive_field([Conv(3), Conv((3, 5))]).region((0, 1))
+        ((0, 4), (1, 7))
         """
         dims, form = self._known(u)
         pairs = tuple((_clean(-p + i * s), _clean(-p + i * s + r - 1)) for i, r, s, p in dims)
@@ -175,6 +183,13 @@ class ReceptiveField:
 
         An int, or a float when it falls between two input units; a tuple per dim when ``u``
         is a tuple or the dims differ.
+
+        Examples
+        --------
+        >>> receptive_field([Conv(3, stride=2, padding=1), Conv(3, padding=1)]).center(3)
+        6
+        >>> receptive_field([Conv(4, stride=2, padding=1)]).center(0)  # an even kernel
+        0.5
         """
         dims, form = self._known(u)
         centres = tuple(_as_float_if_fraction(-p + i * s + Fraction(r - 1, 2))
@@ -182,7 +197,13 @@ class ReceptiveField:
         return centres if form else _collapse(centres)
 
     def to_dict(self) -> dict:
-        """The fields as a JSON-ready dict (fractions as floats, tuples as lists)."""
+        """The fields as a JSON-ready dict (fractions as floats, tuples as lists).
+
+        Examples
+        --------
+        >>> receptive_field([ConvTranspose(4, stride=2, padding=1)]).to_dict()
+        {'size': 2.5, 'stride': 0.5, 'padding': 1, 'whole_input': False, 'reason': None}
+        """
 
         def plain(value: object) -> object:
             if isinstance(value, tuple):

@@ -159,6 +159,17 @@ class Summary:
         stage of a classifier): the field people quote for a network.
 
     ``str(summary)`` is an aligned table.
+
+    Examples
+    --------
+    >>> s = summary([Conv(3, padding=1, out_channels=16), Pool(2)], (3, 32, 32))
+    >>> s
+    <Summary of 2 layers: 448 params, 442,368 MACs>
+    >>> print("\\n".join(str(s).splitlines()[:4]))
+    layer  type        output shape  params     MACs  field  stride  padding
+    -----  ----------  ------------  ------  -------  -----  ------  -------
+    0      conv3p1c16  16x32x32         448  442.37K      3       1        1
+    1      maxpool2    16x16x16           0        0      4       2        1
     """
 
     def __init__(self, rows: list[dict], input_shape: tuple[int, ...],
@@ -173,7 +184,16 @@ class Summary:
         self.spatial_field = spatial[-1] if spatial else None
 
     def to_dict(self) -> dict:
-        """Everything as JSON-ready dicts and lists (fractions as floats)."""
+        """Everything as JSON-ready dicts and lists (fractions as floats).
+
+        Examples
+        --------
+        >>> d = summary([Conv(3, padding=1, out_channels=16), Pool(2)], (3, 32, 32)).to_dict()
+        >>> d["output_shape"], d["total_params"], d["layers"][1]["receptive_field"]
+        ([16, 16, 16], 448, 4)
+        >>> d["spatial_receptive_field"]
+        {'layer': '1', 'size': 4, 'stride': 2, 'padding': 1, 'whole_input': False, 'reason': None}
+        """
         spatial = self.spatial_field
         return {
             "input_shape": list(self.input_shape),

@@ -49,7 +49,17 @@ def _relu(name: str | None = None) -> Identity:
 
 
 def alexnet(num_classes: int = 1000) -> Sequential:
-    """torchvision's AlexNet (the one-GPU variant of Krizhevsky et al., 2014)."""
+    """torchvision's AlexNet (the one-GPU variant of Krizhevsky et al., 2014).
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> s = summary(alexnet(), (3, 224, 224))
+    >>> s.total_params, s.total_macs
+    (61100840, 714188480)
+    >>> receptive_field(alexnet()[0])  # features
+    ReceptiveField(size=195, stride=32, padding=66)
+    """
     features = Sequential(
         Conv(11, 4, 2, in_channels=3, out_channels=64), _relu(), Pool(3, 2),
         Conv(5, 1, 2, in_channels=64, out_channels=192), _relu(), Pool(3, 2),
@@ -66,7 +76,16 @@ def alexnet(num_classes: int = 1000) -> Sequential:
 
 
 def vgg16(num_classes: int = 1000) -> Sequential:
-    """torchvision's VGG-16 (configuration D, no batch norm)."""
+    """torchvision's VGG-16 (configuration D, no batch norm).
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> summary(vgg16(), (3, 224, 224)).total_params
+    138357544
+    >>> receptive_field(vgg16()[0])  # features
+    ReceptiveField(size=212, stride=32, padding=90)
+    """
     layers: list[object] = []
     channels = 3
     for width in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
@@ -137,12 +156,34 @@ def _resnet(block: Callable[..., Sequential], expansion: int, depths: tuple[int,
 
 
 def resnet18(num_classes: int = 1000) -> Sequential:
-    """torchvision's ResNet-18: basic blocks, (2, 2, 2, 2)."""
+    """torchvision's ResNet-18: basic blocks, (2, 2, 2, 2).
+
+    Examples
+    --------
+    >>> from fastconv.shapes import summary
+    >>> s = summary(resnet18(), (3, 224, 224))
+    >>> s
+    <Summary of 74 layers: 11,689,512 params, 1,814,073,344 MACs>
+    >>> [row["name"] for row in s.rows[:6]]
+    ['conv1', 'bn1', 'relu', 'maxpool', 'layer1.0.conv1', 'layer1.0.bn1']
+    >>> s.spatial_field.name, s.spatial_field.size
+    ('layer4.1.relu', 435)
+    """
     return _resnet(_basic_block, 1, (2, 2, 2, 2), num_classes, "resnet18")
 
 
 def resnet50(num_classes: int = 1000) -> Sequential:
-    """torchvision's ResNet-50 (v1.5): bottleneck blocks, (3, 4, 6, 3)."""
+    """torchvision's ResNet-50 (v1.5): bottleneck blocks, (3, 4, 6, 3).
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> s = summary(resnet50(), (3, 224, 224))
+    >>> s.total_params, s.total_macs
+    (25557032, 4089184256)
+    >>> receptive_field(resnet50()[:8])  # up to layer4
+    ReceptiveField(size=427, stride=32, padding=213)
+    """
     return _resnet(_bottleneck, 4, (3, 4, 6, 3), num_classes, "resnet50")
 
 
@@ -172,7 +213,17 @@ def _inverted_residual(c_in: int, c_out: int, stride: int, expansion: int,
 
 
 def mobilenet_v2(num_classes: int = 1000) -> Sequential:
-    """torchvision's MobileNetV2, width 1.0: inverted residuals with expansion 6, ReLU6."""
+    """torchvision's MobileNetV2, width 1.0: inverted residuals with expansion 6, ReLU6.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> s = summary(mobilenet_v2(), (3, 224, 224))
+    >>> s.total_params, s.total_macs
+    (3504872, 300774272)
+    >>> receptive_field(mobilenet_v2()[0])  # features
+    ReceptiveField(size=491, stride=32, padding=245)
+    """
     features: list[object] = [_conv_bn_relu6(3, 32, 3, 2, name="0")]
     c_in = 32
     # (expansion t, output channels c, repeats n, first stride s), from the paper's Table 2
@@ -190,7 +241,15 @@ def mobilenet_v2(num_classes: int = 1000) -> Sequential:
 
 
 def get(name: str) -> Sequential:
-    """The preset called ``name`` (one of :data:`NAMES`)."""
+    """The preset called ``name`` (one of :data:`NAMES`).
+
+    Examples
+    --------
+    >>> get("resnet18") == resnet18()
+    True
+    >>> [get(name).name for name in NAMES]
+    ['alexnet', 'vgg16', 'resnet18', 'resnet50', 'mobilenet_v2']
+    """
     if name not in NAMES:
         raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(NAMES)}")
     return globals()[name]()
