@@ -20,3 +20,4 @@
 #define FC_VSQRT(v) FC_SQRT(v)
 #define FC_POW pow
 #define FC_VDEINT(a, b, even, odd) ((even) = (a), (odd) = (b))
+#define FC_VSHIFT1(e, n) (n)
