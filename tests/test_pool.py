@@ -53,6 +53,9 @@ WINDOWS = [
     ((7, 29), 2, 2, 0, 1, True),
     ((9, 40), 2, 2, ((1, 0), (0, 0)), 1, True),
     ((5, 7, 22), 2, 2, 0, 1, False),
+    # every window the same 2x2 (input rows in pairs, back to back): a spare column, ceil_mode
+    ((8, 15), 2, 2, 0, 1, False),
+    ((10, 40), 2, 2, 0, 1, True),
 ]
 
 

@@ -402,11 +402,72 @@ FC_INLINE void FC_POOL_FN(fc_pool_k2_flat)(const fc_pool_plan *p, const fc_pool_
     }
 }
 
+/* The flat kernel-2 path when every window is the same 2 x 2 one of a 2-D pool (kernel =
+ * stride = 2 in H and W, no padding, H exactly twice the output's): output row r of the whole
+ * batch reads the input rows 2r and 2r + 1 of the batch, which are back to back in memory, so
+ * no tables and no per-row divisor: buf gets row 2r (op) row 2r + 1, 2 OW columns each, back to
+ * back, and the outputs are the pairs of buf, deinterleaved VN at a time (adaptive pooling of
+ * 14x14 to 7x7, U-Net's 56x56 average pools). */
+FC_INLINE void FC_POOL_FN(fc_pool_k2_pairs)(const fc_pool_plan *p, const fc_pool_tables *t,
+                                            const FC_T *x, FC_T *y, int64_t row0, int64_t row1,
+                                            FC_T *FC_RESTRICT buf, const FC_T *x_end,
+                                            const int red_max)
+{
+    const int64_t iw = p->isize[2], ow = p->osize[2], n2 = 2 * ow;
+    const FC_T fill = red_max ? FC_TLOWEST : (FC_T)0;
+    const FC_V fillv = FC_VSET1(fill);
+    const int64_t block = FC_POOL_FLAT_ELEMS / n2 > 0 ? FC_POOL_FLAT_ELEMS / n2 : 1;
+    /* every window is whole: one divisor (the H part times the W part, or the override) */
+    const FC_V scale = FC_VSET1(red_max ? (FC_T)1 : (FC_T)(t->vinv[0] / t->hdiv[0]));
+    for (int64_t r0 = row0; r0 < row1; r0 += block) {
+        const int64_t nb = row1 - r0 < block ? row1 - r0 : block;
+        for (int64_t i = 0; i < nb; i++) {
+            const FC_T *src = x + (r0 + i) * 2 * iw;
+            FC_T *b = buf + i * n2;
+            for (int64_t c = 0; c < n2; c += FC_VN) {
+                FC_V v0, v1;
+                /* past 2*ow the lanes are don't-cares (the next row overwrites them) */
+                if (src + iw + c + FC_VN <= x_end) {
+                    v0 = FC_VLOAD(src + c);
+                    v1 = FC_VLOAD(src + iw + c);
+                } else {
+                    v0 = FC_POOL_FN(fc_load_cols)(src, c, iw, fillv, fill);
+                    v1 = FC_POOL_FN(fc_load_cols)(src + iw, c, iw, fillv, fill);
+                }
+                FC_V acc = red_max ? FC_VMAX(v0, v1) : FC_VADD(v0, v1);
+#if FC_POOL_FLOAT
+                if (!red_max) acc = FC_VMUL(acc, scale);
+#else
+                (void)scale;
+#endif
+                FC_VSTORE(b + c, acc);
+            }
+        }
+        FC_T *out = y + r0 * ow;
+        const int64_t total = nb * ow;
+        for (int64_t m = 0; m < total; m += FC_VN) {
+            FC_V e, o;
+            FC_VDEINT(FC_VLOAD(buf + 2 * m), FC_VLOAD(buf + 2 * m + FC_VN), e, o);
+            const FC_V res = red_max ? FC_VMAX(e, o) : FC_VADD(e, o);
+            if (m + FC_VN <= total)
+                FC_VSTORE(out + m, res);
+            else
+                FC_VSTOREN(out + m, res, total - m);
+        }
+    }
+}
+
 static void FC_POOL_FN(fc_pool_k2_flat_dispatch)(const fc_pool_plan *p, const fc_pool_tables *t,
                                                  const FC_T *x, FC_T *y, int64_t row0,
                                                  int64_t row1, FC_T *buf, const FC_T *x_end)
 {
-    if (p->kind == FC_POOL_MAX)
+    const int pairs = p->isize[0] == 1 && p->kernel[1] == 2 && p->stride[1] == 2 &&
+                      p->dilation[1] == 1 && p->pad[1] == 0 && p->isize[1] == 2 * p->osize[1];
+    if (pairs && p->kind == FC_POOL_MAX)
+        FC_POOL_FN(fc_pool_k2_pairs)(p, t, x, y, row0, row1, buf, x_end, 1);
+    else if (pairs)
+        FC_POOL_FN(fc_pool_k2_pairs)(p, t, x, y, row0, row1, buf, x_end, 0);
+    else if (p->kind == FC_POOL_MAX)
         FC_POOL_FN(fc_pool_k2_flat)(p, t, x, y, row0, row1, buf, x_end, 1);
     else
         FC_POOL_FN(fc_pool_k2_flat)(p, t, x, y, row0, row1, buf, x_end, 0);
