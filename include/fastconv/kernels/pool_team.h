@@ -60,7 +60,7 @@ typedef void (*fc_team_body)(void *ctx, int64_t chunk, int slot);
 #define FC_TEAM_MAX_CHUNKS ((1 << FC_TEAM_CHUNK_BITS) - 1)
 /* a worker polls for the next job this long (ns) after its last chunk, then sleeps; the caller
  * waits for stragglers FC_TEAM_SPINS pauses, then yielding */
-#define FC_TEAM_POLL_NS 50000LL
+#define FC_TEAM_POLL_NS 20000LL
 #define FC_TEAM_SPINS 4000
 /* back-off after a stalled job (ns): first, and at most */
 #define FC_TEAM_MIN_BACKOFF 2000000LL
