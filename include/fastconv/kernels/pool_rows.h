@@ -171,7 +171,7 @@ FC_INLINE FC_V FC_POOL_FN(fc_load_cols)(const FC_T *row, int64_t c, int64_t iw, 
 #else
 #define FC_VNAN_T int
 #define FC_VNAN_ACC(acc, a, b) ((void)0)
-#define FC_VNAN_ANY(acc) 0
+#define FC_VNAN_ANY(acc) ((void)(acc), 0)
 #define FC_S2_MAX(a, b) FC_VMAX(a, b)
 #endif
 #define FC_POOL_OP(a, b) (red_max ? FC_S2_MAX(a, b) : FC_VADD(a, b))
