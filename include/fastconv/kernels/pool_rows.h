@@ -238,9 +238,10 @@ static void FC_POOL_FN(fc_pool_s2_slow)(const FC_T *const *rows, int64_t nrows, 
  * Vectors that reach into the padding use masked loads filled with the identity; the interior
  * ones have no bounds checks. Average: sum * hscale[j] * vscale. */
 FC_INLINE void FC_POOL_FN(fc_pool_s2_row)(const FC_T *const *rows, const int64_t nrows,
-                                          FC_T *out, int64_t ow, int64_t iw, int64_t pw, const int kw,
-                                          const int red_max, const FC_T *hscale, FC_T vscale,
-                                          int64_t pf, const FC_T *x_end)
+                                          FC_T *out, int64_t ow, int64_t iw, int64_t pw,
+                                          const int kw, const int red_max,
+                                          const FC_T *hscale, FC_T vscale, int64_t pf,
+                                          const FC_T *x_end)
 {
     const FC_T fill = red_max ? FC_TLOWEST : (FC_T)0;
     const FC_V fillv = FC_VSET1(fill);
