@@ -1,6 +1,11 @@
 """Pooling: fastconv vs ONNX Runtime vs PyTorch on the ``POOL`` shapes of ``benchmarks/layers.py``.
 
-float32, 1 and 2 threads, timed round-robin in the same run (``timing.interleaved``: medians).
+float32, 1 and 2 threads, medians. One thread: timed round-robin (``timing.interleaved``). Two
+threads: each contender in its own blocks of calls (``timing.blocked_samples``, 3 passes), and
+each block starts SETTLE seconds after the previous one: ONNX Runtime's pool threads spin for
+20-40 ms after a run (measured here: 38 ms of CPU within 100 ms of one call), so with calls
+interleaved one by one the next contender always found its second core taken (fastconv's 2
+threads then ran as fast as 1, and ORT's own workers were always warm).
 GB/s = (input bytes + output bytes) / time. The machine's streaming-read bandwidth is measured
 in the same interleaved rounds as the larger-than-cache case (``maxpool.large``, 64x448x448):
 a global average pool over a 256 MiB array (one pass of vector loads) and a NumPy copy for
@@ -12,7 +17,9 @@ are not installed are skipped.
 """
 
 import os
+import statistics
 import sys
+import time
 from math import prod
 
 import numpy as np
@@ -24,10 +31,12 @@ from layers import POOL, Pool  # noqa: E402
 from timing import interleaved  # noqa: E402
 
 import fastconv  # noqa: E402
+from fastconv._timing import blocked_samples  # noqa: E402
 
 THREADS = (1, 2)
 STREAM_BYTES = 256 << 20
 LARGE = "maxpool.large"  # the larger-than-cache case
+SETTLE = 0.1  # seconds before each block of multi-threaded calls (see the module docstring)
 
 
 def _data(layer: Pool, seed: int = 0) -> np.ndarray:
@@ -157,6 +166,31 @@ def stream_contenders(threads: int) -> tuple[dict, dict[str, int]]:
     return calls, {"stream_read": big.nbytes, "numpy_copy": 2 * big.nbytes}
 
 
+def settled(contenders: dict) -> dict:
+    """The contenders, each sleeping SETTLE seconds before its first call after another's (the
+    first, untimed warm-up call of each block), so no runtime's spinning threads remain."""
+    last = [None]
+
+    def wrap(name, fn):
+        def call():
+            if last[0] != name:
+                last[0] = name
+                time.sleep(SETTLE)
+            return fn()
+        return call
+
+    return {name: wrap(name, fn) for name, fn in contenders.items()}
+
+
+def timed(contenders: dict, threads: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call: round-robin at one thread, settled blocks at more."""
+    if threads == 1:
+        return interleaved(contenders, repeats=repeats, min_time=0.2)
+    samples = blocked_samples(settled(contenders), repeats=repeats, warmup=2, passes=3,
+                              min_time=0.2)
+    return {name: statistics.median(t) for name, t in samples.items()}
+
+
 def run(layers=POOL, threads_list=THREADS, repeats: int = 15) -> list[dict]:
     rows = []
     for threads in threads_list:
@@ -173,7 +207,7 @@ def run(layers=POOL, threads_list=THREADS, repeats: int = 15) -> list[dict]:
             probes, probe_bytes = ({}, {})
             if layer.name == LARGE:
                 probes, probe_bytes = stream_contenders(threads)
-            times = interleaved({**contenders, **probes}, repeats=repeats, min_time=0.2)
+            times = timed({**contenders, **probes}, threads, repeats)
             nbytes = _bytes(layer, x, y)
             row = {"case": layer.name, "shape": "x".join(map(str, layer.input_shape)),
                    "threads": threads}

@@ -53,6 +53,9 @@ WINDOWS = [
     ((7, 29), 2, 2, 0, 1, True),
     ((9, 40), 2, 2, ((1, 0), (0, 0)), 1, True),
     ((5, 7, 22), 2, 2, 0, 1, False),
+    # every window the same 2x2 (input rows in pairs, back to back): a spare column, ceil_mode
+    ((8, 15), 2, 2, 0, 1, False),
+    ((10, 40), 2, 2, 0, 1, True),
 ]
 
 
@@ -200,6 +203,28 @@ def test_nan_wins_and_its_index_is_reported(isa, dtype):
         assert_close(y, ref, dtype)
         np.testing.assert_array_equal(idx, ref_idx)
         assert_close(fastconv.adaptive_max_pool2d(x, size), ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,k,s,p,ceil", [
+    ((3, 70), 3, 2, 1, False), ((3, 71), 3, 2, 1, True), ((4, 68), 3, 2, 0, False),
+    ((3, 66), 2, 2, 0, False), ((3, 67), 2, 2, 0, True), ((4, 3, 40), 2, 2, 0, False),
+    ((5, 14), 2, 2, 0, False),
+])
+def test_a_nan_anywhere_wins_its_windows(isa, dtype, shape, k, s, p, ceil):
+    # The stride-2 kernels take the plain max and redo a block whose inputs held a NaN: a NaN
+    # at each position in turn (every lane of every vector, every window row, the columns a
+    # block shares with the next) must reach exactly the windows that hold it.
+    fn = _fn("max", len(shape))
+    base = _input(shape, dtype, batch=(1, 1))
+    covered = 0
+    for pos in range(math.prod(shape)):
+        x = base.copy()
+        x.reshape(-1)[pos] = np.nan
+        ref = ref_max_pool(x, k, s, p, 1, ceil)
+        covered += bool(np.isnan(ref).any())  # (a row or column no window reaches: none)
+        assert_close(fn(x, k, s, p, ceil_mode=ceil), ref, dtype)
+    assert covered > math.prod(shape) // 2
 
 
 @pytest.mark.parametrize("threads", [1, 2])

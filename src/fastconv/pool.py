@@ -12,6 +12,7 @@ float32 or float64.
 """
 
 import math
+import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -452,6 +453,9 @@ class _Bins(NamedTuple):
 
 
 _BINS_CACHE: dict = {}
+# Element counts up to this are allocatable as far as their byte count goes (any dtype, int64
+# indices included): check_alloc is needed only past it.
+_ALLOC_SURE = sys.maxsize // 16
 
 
 def _adaptive_sizes(in_size: tuple[int, ...], spatial: int, output_size) -> tuple[int, ...]:
@@ -514,7 +518,8 @@ def _adaptive(kind: int, x, spatial: int, output_size, return_indices: bool, thr
     xc, dtype, unbatched = _prepare(x, spatial, keep_int=kind == _MAX)
     bins = _adaptive_bins(xc.shape[2:], spatial, output_size)
     shape = xc.shape[:2] + bins.out_size
-    check_alloc(shape, dtype)
+    if math.prod(shape) > _ALLOC_SURE:  # the full check costs a tenth of a small pool
+        check_alloc(shape, dtype)
     y = _output(out, shape, unbatched, dtype, (x,))
     if not return_indices and bins.window is not None:
         # equal, disjoint bins: an ordinary pool with kernel = stride = in / out

@@ -113,6 +113,11 @@ FC_INLINE __m256d fc_loadm_pd(const double *p, int64_t lo, int64_t hi, __m256d f
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PD(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) fc_loadm_pd(ptr, lo, hi, idv)
 #define FC_VSTOREN(ptr, v, n) _mm256_maskstore_pd(ptr, fc_lanes_epi64(0, n), v)
+#define FC_VMAXFAST(a, b) _mm256_max_pd(a, b)
+#define FC_VNAN_T int
+#define FC_VNAN_ACC(acc, a, b) ((acc) |= _mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_UNORD_Q)))
+#define FC_VNAN_ANY(acc) ((acc) != 0)
+#define FC_VSHIFT1(e, n) _mm256_permute4x64_pd(_mm256_blend_pd(e, n, 1), _MM_SHUFFLE(0, 3, 2, 1))
 #else
 #define FC_T float
 #define FC_TLOWEST (-INFINITY)
@@ -133,4 +138,10 @@ FC_INLINE __m256d fc_loadm_pd(const double *p, int64_t lo, int64_t hi, __m256d f
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PS(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) fc_loadm_ps(ptr, lo, hi, idv)
 #define FC_VSTOREN(ptr, v, n) _mm256_maskstore_ps(ptr, fc_lanes_epi32(0, n), v)
+#define FC_VMAXFAST(a, b) _mm256_max_ps(a, b)
+#define FC_VNAN_T int
+#define FC_VNAN_ACC(acc, a, b) ((acc) |= _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q)))
+#define FC_VNAN_ANY(acc) ((acc) != 0)
+#define FC_VSHIFT1(e, n)                                                                      \
+    _mm256_permutevar8x32_ps(_mm256_blend_ps(e, n, 1), _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0))
 #endif

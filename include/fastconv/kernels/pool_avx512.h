@@ -79,6 +79,12 @@ FC_INLINE __mmask8 fc_lanes8m(int64_t lo, int64_t hi)
 #define FC_SQRT(v) sqrt(v)
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PD512(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) _mm512_mask_loadu_pd(idv, fc_lanes8m(lo, hi), ptr)
+#define FC_VMAXFAST(a, b) _mm512_max_pd(a, b)
+#define FC_VNAN_T __mmask8
+#define FC_VNAN_ACC(acc, a, b) ((acc) |= _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q))
+#define FC_VNAN_ANY(acc) ((acc) != 0)
+#define FC_VSHIFT1(e, n)                                                                      \
+    _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(n), _mm512_castpd_si512(e), 1))
 #define FC_VSTOREN(ptr, v, n) _mm512_mask_storeu_pd(ptr, fc_lanes8m(0, n), v)
 #else
 #define FC_T float
@@ -99,5 +105,11 @@ FC_INLINE __mmask8 fc_lanes8m(int64_t lo, int64_t hi)
 #define FC_SQRT(v) sqrtf(v)
 #define FC_VDEINT(a, b, even, odd) FC_DEINT_PS512(a, b, even, odd)
 #define FC_VLOADM(ptr, lo, hi, idv, ids) _mm512_mask_loadu_ps(idv, fc_lanes16(lo, hi), ptr)
+#define FC_VMAXFAST(a, b) _mm512_max_ps(a, b)
+#define FC_VNAN_T __mmask16
+#define FC_VNAN_ACC(acc, a, b) ((acc) |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q))
+#define FC_VNAN_ANY(acc) ((acc) != 0)
+#define FC_VSHIFT1(e, n)                                                                      \
+    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(n), _mm512_castps_si512(e), 1))
 #define FC_VSTOREN(ptr, v, n) _mm512_mask_storeu_ps(ptr, fc_lanes16(0, n), v)
 #endif

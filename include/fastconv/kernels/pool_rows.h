@@ -164,104 +164,172 @@ FC_INLINE FC_V FC_POOL_FN(fc_load_cols)(const FC_T *row, int64_t c, int64_t iw, 
     return FC_VLOADM(row + c, lo, hi, fillv, fill);
 }
 
-#define FC_POOL_OP(a, b) (red_max ? FC_VMAX(a, b) : FC_VADD(a, b))
+#ifdef FC_VNAN_T
+/* Max pooling here uses the plain (fast) max and notes NaN inputs aside, a pair of vectors per
+ * compare; a block whose inputs held a NaN is redone by fc_pool_s2_slow. */
+#define FC_S2_MAX(a, b) FC_VMAXFAST(a, b)
+#else
+#define FC_VNAN_T int
+#define FC_VNAN_ACC(acc, a, b) ((void)0)
+#define FC_VNAN_ANY(acc) ((void)(acc), 0)
+#define FC_S2_MAX(a, b) FC_VMAX(a, b)
+#endif
+#define FC_POOL_OP(a, b) (red_max ? FC_S2_MAX(a, b) : FC_VADD(a, b))
 
-/* The common windows, fused: stride 2, dilation 1, kernel width 2 or 3, max or average.
- * Straight from the input rows of the window (no row buffer): per block of VN outputs each
- * row contributes two (kernel 3: four) vector loads, reduced vertically in registers, then
- * one deinterleave into even/odd columns gives taps 0 and 1 (and the shifted pair tap 2).
- * Blocks that reach into the padding or past the row use masked loads filled with the
- * identity; the interior blocks have no bounds checks. Average: sum * hscale[j] * vscale. */
-FC_INLINE void FC_POOL_FN(fc_pool_s2_row)(const FC_T *const *rows, int64_t nrows, FC_T *out,
-                                          int64_t ow, int64_t iw, int64_t pw, const int kw,
-                                          const int red_max, const FC_T *hscale, FC_T vscale,
-                                          int64_t pf, const FC_T *x_end)
+/* Columns [c, c + VN) reduced over the window's rows; `full`: plain loads (columns outside the
+ * row are don't-cares), else columns outside [0, iw) read as the identity. Max: NaN inputs are
+ * noted in *nan. */
+FC_INLINE FC_V FC_POOL_FN(fc_s2_vert)(const FC_T *const *rows, const int64_t nrows, int64_t c,
+                                      const int full, int64_t iw, FC_V fillv, FC_T fill,
+                                      const int red_max, int64_t pf, FC_VNAN_T *nan)
 {
-    const FC_T fill = red_max ? FC_TLOWEST : (FC_T)0;
-    const FC_V fillv = FC_VSET1(fill);
-    const int64_t reach = 2 * FC_VN + 2 * (kw - 2);  /* columns a block reads from c0 */
-    for (int64_t j = 0; j < ow; j += FC_VN) {
-        const int64_t c0 = 2 * j - pw;
-        const int64_t lanes = ow - j < FC_VN ? ow - j : FC_VN;
-        /* Plain loads when the windows of the stored lanes lie inside the row: the other
-         * lanes may read into the next row (never past the array), their outputs are not
-         * stored. Narrow rows (a 14-wide plane) thus need no masks either. */
-        const int full = c0 >= 0 && c0 + 2 * (lanes - 1) + kw <= iw &&
-                         (c0 + reach <= iw || rows[nrows - 1] + c0 + reach <= x_end);
-        FC_V a, b, a2 = fillv, b2 = fillv;
-        if (full) {
-            const FC_T *src = rows[0] + c0;
-            FC_PREFETCH(src + pf);
-            FC_PREFETCH(src + pf + FC_VN);
-            a = FC_VLOAD(src);
-            b = FC_VLOAD(src + FC_VN);
-            if (kw == 3) {
-                a2 = FC_VLOAD(src + 2);
-                b2 = FC_VLOAD(src + 2 + FC_VN);
-            }
-            for (int64_t r = 1; r < nrows; r++) {
-                src = rows[r] + c0;
-                FC_PREFETCH(src + pf);
-                FC_PREFETCH(src + pf + FC_VN);
-                a = FC_POOL_OP(a, FC_VLOAD(src));
-                b = FC_POOL_OP(b, FC_VLOAD(src + FC_VN));
-                if (kw == 3) {
-                    a2 = FC_POOL_OP(a2, FC_VLOAD(src + 2));
-                    b2 = FC_POOL_OP(b2, FC_VLOAD(src + 2 + FC_VN));
-                }
-            }
-        } else {
-            a = b = fillv;
-            for (int64_t r = 0; r < nrows; r++) {
-                const FC_T *row = rows[r];
-                FC_PREFETCH(row + c0 + pf);
-                FC_PREFETCH(row + c0 + pf + FC_VN);
-                a = FC_POOL_OP(a, FC_POOL_FN(fc_load_cols)(row, c0, iw, fillv, fill));
-                b = FC_POOL_OP(b, FC_POOL_FN(fc_load_cols)(row, c0 + FC_VN, iw, fillv, fill));
-                if (kw == 3) {
-                    a2 = FC_POOL_OP(a2, FC_POOL_FN(fc_load_cols)(row, c0 + 2, iw, fillv, fill));
-                    b2 = FC_POOL_OP(b2, FC_POOL_FN(fc_load_cols)(row, c0 + 2 + FC_VN, iw, fillv,
-                                                                 fill));
-                }
-            }
+#define FC_S2_LOAD(r) (full ? FC_VLOAD(rows[r] + c)                                            \
+                            : FC_POOL_FN(fc_load_cols)(rows[r], c, iw, fillv, fill))
+    if (full)
+        for (int64_t r = 0; r < nrows; r++) FC_PREFETCH(rows[r] + c + pf);
+    FC_V acc = FC_S2_LOAD(0);
+    int64_t r = 1;
+    if (red_max) {
+        if (nrows == 1) {
+            FC_VNAN_ACC(*nan, acc, acc);
+            return acc;
         }
-        FC_V e, o, res;
-        FC_VDEINT(a, b, e, o);
-        res = FC_POOL_OP(e, o);
-        if (kw == 3) {
-            FC_V e2, o2;
-            FC_VDEINT(a2, b2, e2, o2);
-            (void)o2;
-            res = FC_POOL_OP(res, e2);
+        const FC_V v = FC_S2_LOAD(1);
+        FC_VNAN_ACC(*nan, acc, v);
+        acc = FC_S2_MAX(acc, v);
+        for (r = 2; r + 1 < nrows; r += 2) {
+            const FC_V v0 = FC_S2_LOAD(r), v1 = FC_S2_LOAD(r + 1);
+            FC_VNAN_ACC(*nan, v0, v1);
+            acc = FC_S2_MAX(acc, FC_S2_MAX(v0, v1));
         }
-        if (!red_max) res = FC_VMUL(FC_VMUL(res, FC_VLOAD(hscale + j)), FC_VSET1(vscale));
-        if (j + FC_VN <= ow)
-            FC_VSTORE(out + j, res);
-        else
-            FC_VSTOREN(out + j, res, ow - j);
+        if (r < nrows) {
+            const FC_V v0 = FC_S2_LOAD(r);
+            FC_VNAN_ACC(*nan, v0, v0);
+            acc = FC_S2_MAX(acc, v0);
+        }
+    } else {
+        for (; r < nrows; r++) acc = FC_VADD(acc, FC_S2_LOAD(r));
+    }
+    return acc;
+#undef FC_S2_LOAD
+}
+
+/* Max outputs [j, j + n) of a stride-2 row, one by one with NaN-propagating compares (the
+ * blocks whose inputs held a NaN). */
+static void FC_POOL_FN(fc_pool_s2_slow)(const FC_T *const *rows, int64_t nrows, FC_T *out,
+                                        int64_t j, int64_t n, int64_t iw, int64_t pw, int kw)
+{
+    for (int64_t jj = j; jj < j + n; jj++) {
+        FC_T acc = FC_TLOWEST;
+        for (int64_t r = 0; r < nrows; r++)
+            for (int t = 0; t < kw; t++) {
+                const int64_t col = 2 * jj - pw + t;
+                if (col >= 0 && col < iw) acc = FC_SMAX(acc, rows[r][col]);
+            }
+        out[jj] = acc;
     }
 }
 
-/* One specialisation per (kernel width, max/avg): the branches above fold away. */
+/* The common windows, fused: stride 2, dilation 1, kernel width 2 or 3, max or average.
+ * Straight from the input rows of the window (no row buffer): per block of VN outputs the
+ * window's rows are reduced vertically in registers over 2 VN columns (a, b), one
+ * deinterleave gives taps 0 and 1 (even and odd columns), and for kernel 3 tap 2 is the even
+ * columns shifted by one, the first column of the next block (n, carried over as its a).
+ * Vectors that reach into the padding use masked loads filled with the identity; the interior
+ * ones have no bounds checks. Average: sum * hscale[j] * vscale. */
+FC_INLINE void FC_POOL_FN(fc_pool_s2_row)(const FC_T *const *rows, const int64_t nrows,
+                                          FC_T *out, int64_t ow, int64_t iw, int64_t pw,
+                                          const int kw, const int red_max,
+                                          const FC_T *hscale, FC_T vscale, int64_t pf,
+                                          const FC_T *x_end)
+{
+    const FC_T fill = red_max ? FC_TLOWEST : (FC_T)0;
+    const FC_V fillv = FC_VSET1(fill);
+    /* one past the last column a stored output reads: columns from there on are don't-cares,
+     * so when the row holds them all, a vector past the row's end needs no mask (it reads
+     * into the next row, never past the array) */
+    const int64_t need_end = 2 * (ow - 1) - pw + kw;
+    const int tail_free = iw >= need_end;
+    const FC_T *last = rows[nrows - 1];
+#define FC_S2_FULL(c)                                                                         \
+    ((c) >= 0 && ((c) + FC_VN <= iw || (tail_free && last + (c) + FC_VN <= x_end)))
+#define FC_S2_VERT(c, nan)                                                                    \
+    (FC_S2_FULL(c) ? FC_POOL_FN(fc_s2_vert)(rows, nrows, c, 1, iw, fillv, fill, red_max, pf,  \
+                                            nan)                                              \
+                   : FC_POOL_FN(fc_s2_vert)(rows, nrows, c, 0, iw, fillv, fill, red_max, pf,  \
+                                            nan))
+    int64_t c0 = -pw;
+    FC_VNAN_T nan_a = 0, nan_b = 0, nan_n = 0;
+    FC_V a = FC_S2_VERT(c0, &nan_a);
+    for (int64_t j = 0; j < ow; j += FC_VN, c0 += 2 * FC_VN) {
+        const FC_V b = FC_S2_VERT(c0 + FC_VN, &nan_b);
+        FC_V e, o, res, n = fillv;
+        FC_VDEINT(a, b, e, o);
+        res = FC_POOL_OP(e, o);
+        const int64_t lanes = ow - j < FC_VN ? ow - j : FC_VN;
+        if (kw == 3) {
+            /* a partial last block reads tap 2 of its stored outputs from e alone */
+            n = lanes == FC_VN ? FC_S2_VERT(c0 + 2 * FC_VN, &nan_n) : fillv;
+            res = FC_POOL_OP(res, FC_VSHIFT1(e, n));
+        }
+#if FC_POOL_FLOAT
+        if (!red_max) res = FC_VMUL(FC_VMUL(res, FC_VLOAD(hscale + j)), FC_VSET1(vscale));
+#endif
+        if (red_max && FC_VNAN_ANY(nan_a | nan_b | nan_n)) {
+            FC_POOL_FN(fc_pool_s2_slow)(rows, nrows, out, j, lanes, iw, pw, kw);
+        } else if (lanes == FC_VN) {
+            FC_VSTORE(out + j, res);
+        } else {
+            FC_VSTOREN(out + j, res, lanes);
+        }
+        nan_b = 0;
+        if (kw == 3) {
+            a = n;
+            nan_a = nan_n;
+            nan_n = 0;
+        } else if (j + FC_VN < ow) {
+            nan_a = 0;
+            a = FC_S2_VERT(c0 + 2 * FC_VN, &nan_a);
+        }
+    }
+#undef FC_S2_FULL
+#undef FC_S2_VERT
+}
+
+/* One specialisation per (kernel width, max/avg) and for the common window heights (2, 3, 4
+ * rows: 2-D kernels 2 and 3, 3-D kernel 2): the branches above fold away, the row loops
+ * unroll. */
+#define FC_S2_CALL(nr, k, m)                                                                  \
+    FC_POOL_FN(fc_pool_s2_row)(rows, nr, out, ow, iw, pw, k, m, hscale, vscale, pf, x_end)
+#define FC_S2_ROWS(k, m)                                                                      \
+    do {                                                                                      \
+        if (nrows == 2)                                                                       \
+            FC_S2_CALL(2, k, m);                                                              \
+        else if (nrows == 3)                                                                  \
+            FC_S2_CALL(3, k, m);                                                              \
+        else if (nrows == 4)                                                                  \
+            FC_S2_CALL(4, k, m);                                                              \
+        else                                                                                  \
+            FC_S2_CALL(nrows, k, m);                                                          \
+    } while (0)
 static void FC_POOL_FN(fc_pool_s2_dispatch)(const FC_T *const *rows, int64_t nrows, FC_T *out,
                                             int64_t ow, int64_t iw, int64_t pw, int kw,
                                             int red_max, const FC_T *hscale, FC_T vscale,
                                             int64_t pf, const FC_T *x_end)
 {
     if (kw == 2 && red_max)
-        FC_POOL_FN(fc_pool_s2_row)(rows, nrows, out, ow, iw, pw, 2, 1, hscale, vscale, pf,
-                                   x_end);
+        FC_S2_ROWS(2, 1);
     else if (kw == 2)
-        FC_POOL_FN(fc_pool_s2_row)(rows, nrows, out, ow, iw, pw, 2, 0, hscale, vscale, pf,
-                                   x_end);
+        FC_S2_ROWS(2, 0);
     else if (red_max)
-        FC_POOL_FN(fc_pool_s2_row)(rows, nrows, out, ow, iw, pw, 3, 1, hscale, vscale, pf,
-                                   x_end);
+        FC_S2_ROWS(3, 1);
     else
-        FC_POOL_FN(fc_pool_s2_row)(rows, nrows, out, ow, iw, pw, 3, 0, hscale, vscale, pf,
-                                   x_end);
+        FC_S2_ROWS(3, 0);
 }
+#undef FC_S2_ROWS
+#undef FC_S2_CALL
 #undef FC_POOL_OP
+#undef FC_S2_MAX
 
 /* Narrow rows (a 14- or 56-wide plane), kernel 2 and stride 2 along W, no W padding, every
  * window inside the row (2*ow <= iw): per block of output rows the vertical pass writes each
@@ -335,11 +403,72 @@ FC_INLINE void FC_POOL_FN(fc_pool_k2_flat)(const fc_pool_plan *p, const fc_pool_
     }
 }
 
+/* The flat kernel-2 path when every window is the same 2 x 2 one of a 2-D pool (kernel =
+ * stride = 2 in H and W, no padding, H exactly twice the output's): output row r of the whole
+ * batch reads the input rows 2r and 2r + 1 of the batch, which are back to back in memory, so
+ * no tables and no per-row divisor: buf gets row 2r (op) row 2r + 1, 2 OW columns each, back to
+ * back, and the outputs are the pairs of buf, deinterleaved VN at a time (adaptive pooling of
+ * 14x14 to 7x7, U-Net's 56x56 average pools). */
+FC_INLINE void FC_POOL_FN(fc_pool_k2_pairs)(const fc_pool_plan *p, const fc_pool_tables *t,
+                                            const FC_T *x, FC_T *y, int64_t row0, int64_t row1,
+                                            FC_T *FC_RESTRICT buf, const FC_T *x_end,
+                                            const int red_max)
+{
+    const int64_t iw = p->isize[2], ow = p->osize[2], n2 = 2 * ow;
+    const FC_T fill = red_max ? FC_TLOWEST : (FC_T)0;
+    const FC_V fillv = FC_VSET1(fill);
+    const int64_t block = FC_POOL_FLAT_ELEMS / n2 > 0 ? FC_POOL_FLAT_ELEMS / n2 : 1;
+    /* every window is whole: one divisor (the H part times the W part, or the override) */
+    const FC_V scale = FC_VSET1(red_max ? (FC_T)1 : (FC_T)(t->vinv[0] / t->hdiv[0]));
+    for (int64_t r0 = row0; r0 < row1; r0 += block) {
+        const int64_t nb = row1 - r0 < block ? row1 - r0 : block;
+        for (int64_t i = 0; i < nb; i++) {
+            const FC_T *src = x + (r0 + i) * 2 * iw;
+            FC_T *b = buf + i * n2;
+            for (int64_t c = 0; c < n2; c += FC_VN) {
+                FC_V v0, v1;
+                /* past 2*ow the lanes are don't-cares (the next row overwrites them) */
+                if (src + iw + c + FC_VN <= x_end) {
+                    v0 = FC_VLOAD(src + c);
+                    v1 = FC_VLOAD(src + iw + c);
+                } else {
+                    v0 = FC_POOL_FN(fc_load_cols)(src, c, iw, fillv, fill);
+                    v1 = FC_POOL_FN(fc_load_cols)(src + iw, c, iw, fillv, fill);
+                }
+                FC_V acc = red_max ? FC_VMAX(v0, v1) : FC_VADD(v0, v1);
+#if FC_POOL_FLOAT
+                if (!red_max) acc = FC_VMUL(acc, scale);
+#else
+                (void)scale;
+#endif
+                FC_VSTORE(b + c, acc);
+            }
+        }
+        FC_T *out = y + r0 * ow;
+        const int64_t total = nb * ow;
+        for (int64_t m = 0; m < total; m += FC_VN) {
+            FC_V e, o;
+            FC_VDEINT(FC_VLOAD(buf + 2 * m), FC_VLOAD(buf + 2 * m + FC_VN), e, o);
+            const FC_V res = red_max ? FC_VMAX(e, o) : FC_VADD(e, o);
+            if (m + FC_VN <= total)
+                FC_VSTORE(out + m, res);
+            else
+                FC_VSTOREN(out + m, res, total - m);
+        }
+    }
+}
+
 static void FC_POOL_FN(fc_pool_k2_flat_dispatch)(const fc_pool_plan *p, const fc_pool_tables *t,
                                                  const FC_T *x, FC_T *y, int64_t row0,
                                                  int64_t row1, FC_T *buf, const FC_T *x_end)
 {
-    if (p->kind == FC_POOL_MAX)
+    const int pairs = p->isize[0] == 1 && p->kernel[1] == 2 && p->stride[1] == 2 &&
+                      p->dilation[1] == 1 && p->pad[1] == 0 && p->isize[1] == 2 * p->osize[1];
+    if (pairs && p->kind == FC_POOL_MAX)
+        FC_POOL_FN(fc_pool_k2_pairs)(p, t, x, y, row0, row1, buf, x_end, 1);
+    else if (pairs)
+        FC_POOL_FN(fc_pool_k2_pairs)(p, t, x, y, row0, row1, buf, x_end, 0);
+    else if (p->kind == FC_POOL_MAX)
         FC_POOL_FN(fc_pool_k2_flat)(p, t, x, y, row0, row1, buf, x_end, 1);
     else
         FC_POOL_FN(fc_pool_k2_flat)(p, t, x, y, row0, row1, buf, x_end, 0);
@@ -511,3 +640,8 @@ void FC_POOL_FN(fc_global)(int kind, const void *xv, void *yv, int64_t plane0, i
 #undef FC_VSTOREN
 #undef FC_VHSUM
 #undef FC_VHMAX
+#undef FC_VSHIFT1
+#undef FC_VNAN_T
+#undef FC_VNAN_ACC
+#undef FC_VNAN_ANY
+#undef FC_VMAXFAST

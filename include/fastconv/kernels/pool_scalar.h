@@ -20,3 +20,9 @@
 #define FC_VSQRT(v) FC_SQRT(v)
 #define FC_POW pow
 #define FC_VDEINT(a, b, even, odd) ((even) = (a), (odd) = (b))
+#define FC_VSHIFT1(e, n) (n)
+/* the stride-2 kernels: a plain max (maxss / cmov) with NaN inputs noted aside */
+#define FC_VMAXFAST(a, b) ((b) > (a) ? (b) : (a))
+#define FC_VNAN_T int
+#define FC_VNAN_ACC(acc, a, b) ((acc) |= ((a) != (a)) | ((b) != (b)))
+#define FC_VNAN_ANY(acc) ((acc) != 0)

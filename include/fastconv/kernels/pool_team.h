@@ -13,13 +13,17 @@
  * reach the chunk count: the worker reads the caller's arrays), so the job's body and context
  * are only read after a claim.
  *
- * Busy machines: workers run under SCHED_BATCH (Linux), so the wake-up of a worker never
- * preempts the caller that woke it on the same CPU; a worker polls only briefly after its last
- * chunk, then sleeps on a condition variable (a polling worker spends the CPU share the caller
- * needs). A worker preempted mid-chunk still holds the caller up: when the caller waits for
- * stragglers longer than its own part of the job took, the team runs the next calls on the
- * caller alone for a while (2 ms, doubling on repeated stalls up to 256 ms), then tries again;
- * on an idle machine it never backs off.
+ * Busy machines: workers are ordinary (SCHED_OTHER) threads, like OpenMP's and ONNX Runtime's,
+ * so a worker woken for a job preempts a niced background job on its CPU. (They once ran under
+ * SCHED_BATCH, which never preempts on wake-up: with niced builds on both cores of a 2-core
+ * machine the worker then got its CPU only at the next tick, after the job, and 2 threads ran
+ * exactly as fast as 1; as ordinary threads they run 1.8x faster there, and with an un-niced
+ * busy process alongside both kinds are within 3% of 1 thread.) After its last chunk a worker
+ * polls for the next job for FC_TEAM_POLL_NS (back-to-back calls then need no wake-up, which
+ * costs 10-20 us on a VM), then sleeps on a condition variable. A worker preempted mid-chunk
+ * still holds the caller up: when the caller waits for stragglers longer than its own part of
+ * the job took, the team runs the next calls on the caller alone for a while (2 ms, doubling on
+ * repeated stalls up to 256 ms), then tries again; on an idle machine it never backs off.
  *
  * One parallel call at a time: a concurrent caller (another Python thread) runs its chunks
  * alone. After fork() the child starts with no workers. Without pthreads or with the serial
@@ -51,20 +55,12 @@ typedef void (*fc_team_body)(void *ctx, int64_t chunk, int slot);
 #define FC_TEAM_RELAX() ((void)0)
 #endif
 
-#if defined(__linux__)
-#ifdef SCHED_BATCH
-#define FC_SCHED_BATCH SCHED_BATCH
-#else
-#define FC_SCHED_BATCH 3  /* Linux's value; <sched.h> shows it only with _GNU_SOURCE */
-#endif
-#endif
-
 #define FC_TEAM_MAX_WORKERS 255
 #define FC_TEAM_CHUNK_BITS 20
 #define FC_TEAM_MAX_CHUNKS ((1 << FC_TEAM_CHUNK_BITS) - 1)
-/* a worker polls for the next chunk FC_TEAM_PAUSES pauses, then sleeps; the caller waits for
- * stragglers FC_TEAM_SPINS pauses, then yielding */
-#define FC_TEAM_PAUSES 512
+/* a worker polls for the next job this long (ns) after its last chunk, then sleeps; the caller
+ * waits for stragglers FC_TEAM_SPINS pauses, then yielding */
+#define FC_TEAM_POLL_NS 20000LL
 #define FC_TEAM_SPINS 4000
 /* back-off after a stalled job (ns): first, and at most */
 #define FC_TEAM_MIN_BACKOFF 2000000LL
@@ -123,28 +119,28 @@ static int64_t fc_team_now(void)
 static void *fc_team_worker(void *arg)
 {
     const int slot = (int)(intptr_t)arg;
-#if defined(__linux__)
-    /* Batch scheduling: a worker woken for a job does not preempt the thread running on its
-     * CPU (often the caller that woke it, on a busy machine); it runs as soon as a CPU is
-     * free, and the caller meanwhile works on. */
-    const struct sched_param batch = {0};
-    pthread_setschedparam(pthread_self(), FC_SCHED_BATCH, &batch);
-#endif
     for (;;) {
-        /* Poll only briefly before sleeping: on a busy machine a polling worker spends the
-         * CPU share its process needs for the caller. */
-        for (int polls = 0; polls < FC_TEAM_PAUSES; polls++) {
-            if (!fc_team_has_work(slot)) {
+        int64_t idle_since = fc_team_now();
+        for (unsigned polls = 1;; polls++) {
+            if (fc_team_has_work(slot)) {
+                /* nthreads was read before the claim: a successful claim proves the job (and
+                 * so its thread count) did not change in between */
+                const int64_t chunk = fc_team_claim();
+                if (chunk < 0) continue;
+                fc_team.body(fc_team.ctx, chunk, slot);
+                atomic_fetch_add_explicit(&fc_team.done, 1, memory_order_release);
+                idle_since = -1;  /* the poll window restarts after each chunk */
+                continue;
+            }
+            if (polls % 16) {
                 FC_TEAM_RELAX();
                 continue;
             }
-            /* nthreads was read before the claim: a successful claim proves the job (and so
-             * its thread count) did not change in between */
-            const int64_t chunk = fc_team_claim();
-            if (chunk < 0) continue;
-            fc_team.body(fc_team.ctx, chunk, slot);
-            atomic_fetch_add_explicit(&fc_team.done, 1, memory_order_release);
-            polls = 0;
+            const int64_t now = fc_team_now();
+            if (idle_since < 0)
+                idle_since = now;
+            else if (now - idle_since > FC_TEAM_POLL_NS)
+                break;
         }
         pthread_mutex_lock(&fc_team.sleep_lock);
         atomic_fetch_add(&fc_team.sleepers, 1);
