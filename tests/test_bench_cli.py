@@ -355,3 +355,29 @@ def test_missing_compiled_core_is_a_clear_message(capsys, monkeypatch):
     monkeypatch.setattr(_bench_report, "machine", not_built)
     code, _, err = bench(capsys, "--layer", POOL, "--no-peers")
     assert code == 2 and "compiled core is not built" in err
+
+
+def test_onnx_encoding_needs_no_onnx_package():
+    # fastconv bench writes ONNX Runtime's one-node models itself (protobuf wire format)
+    from fastconv import _bench_peers as bp
+
+    assert bp._varint(1) == b"\x01" and bp._varint(300) == b"\xac\x02"
+    assert len(bp._varint(-1)) == 10  # int64 two's complement
+    assert bp._field(2, "Y") == b"\x12\x01Y"
+    if not bp.available("onnxruntime"):
+        pytest.skip("onnxruntime is not installed")
+    import fastconv
+    from fastconv._suite import Conv, Pool
+
+    rng = np.random.default_rng(1)
+    layer = Conv("c", 3, 4, (9, 7), (3, 3), stride=2, padding=((0, 1), (1, 0)))
+    x = rng.standard_normal(layer.input_shape).astype(np.float32)
+    w = rng.standard_normal(layer.weight_shape).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    run = bp.runners(layer, x, w, b, threads=1, peers=("onnxruntime",))["onnxruntime"]
+    expected = fastconv.conv2d(x, w, b, stride=2, padding=((0, 1), (1, 0)))
+    np.testing.assert_allclose(run(), expected, rtol=1e-5, atol=1e-5)
+    pool = Pool("p", "max", 2, (6, 6), (3, 3), 2, 1)
+    xp = rng.standard_normal(pool.input_shape)  # float64
+    run = bp.runners(pool, xp, None, None, threads=1, peers=("onnxruntime",))["onnxruntime"]
+    np.testing.assert_array_equal(run(), fastconv.max_pool2d(xp, 3, 2, 1))
