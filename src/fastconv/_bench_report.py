@@ -189,7 +189,7 @@ def plot(path: str, rows: list[dict], description: dict) -> str | None:
     """Bars of GFLOP/s (GB/s for pools) per layer and runtime; an error message or None.
 
     fastconv's bar is its best algorithm for the layer (the table has every one); one panel per
-    thread count and unit.
+    thread count and unit, the panels of a unit on one scale so that thread counts compare.
     """
     try:
         import matplotlib
@@ -219,6 +219,7 @@ def plot(path: str, rows: list[dict], description: dict) -> str | None:
                                          for n in panel)) for u in units}
     heights = [0.25 * len(layer_names[u]) * len(runtimes) + 1.2 for u in units]
     fig, axes = plt.subplots(len(units), len(thread_counts), squeeze=False, sharey="row",
+                             sharex="row",
                              figsize=(4.5 * len(thread_counts) + 1.5, sum(heights) + 0.8),
                              gridspec_kw={"height_ratios": heights})
     bar = 0.8 / len(runtimes)
