@@ -381,3 +381,16 @@ def test_onnx_encoding_needs_no_onnx_package():
     xp = rng.standard_normal(pool.input_shape)  # float64
     run = bp.runners(pool, xp, None, None, threads=1, peers=("onnxruntime",))["onnxruntime"]
     np.testing.assert_array_equal(run(), fastconv.max_pool2d(xp, 3, 2, 1))
+
+
+def test_a_busy_machine_is_noted(capsys, monkeypatch):
+    from fastconv import _bench_report
+
+    busy = _bench_report.busy_cpus(0.05)
+    assert busy is None or -0.01 <= busy <= (os.cpu_count() or 1) + 0.01
+    monkeypatch.setattr(_bench_report, "busy_cpus", lambda interval=0.25: 1.0)
+    code, _, err = bench(capsys, "--layer", POOL, "--no-peers", "--quiet")
+    assert code == 0 and "other processes kept 1.0 of" in err
+    monkeypatch.setattr(_bench_report, "busy_cpus", lambda interval=0.25: 0.0)
+    code, _, err = bench(capsys, "--layer", POOL, "--no-peers", "--quiet")
+    assert code == 0 and "other processes" not in err

@@ -426,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
              f"OpenMP {description['openmp_runtime'] if description['openmp'] else 'off'}",
              args.dtype, *(f"{p} {v[p]}" for p in peers)]
     print(" | ".join(parts if peers else [*parts, "no peers"]))
+    busy = description.get("busy_cpus_before")
+    if busy is not None and busy >= 0.3:
+        print(f"fastconv bench: note: other processes kept {busy:.1f} of "
+              f"{description['cpu_count']} CPUs busy just before the run: figures (those with "
+              f"more than one thread most) will be noisy; --stat min helps", file=sys.stderr)
     progress = Progress(len(layers) * len(thread_counts), enabled=not args.quiet)
     progress.show("starting")
     rows = run(layers, thread_counts, args, peers, progress)

@@ -103,6 +103,30 @@ def _cpu_details() -> dict:
     return details
 
 
+def busy_cpus(interval: float = 0.25) -> float | None:
+    """How many CPUs other processes kept busy during ``interval`` seconds (Linux), else None.
+
+    Measured from ``/proc/stat`` while this process sleeps, so it is the load of everything
+    else: a benchmark started beside a compiler or another benchmark reports about 1.
+    """
+    import time
+
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
 def format_markdown(rows: list[dict], peers: list[str]) -> str:
     """A Markdown summary per layer and thread count: fastconv against each peer.
 
@@ -160,6 +184,7 @@ def machine(thread_counts: list[int], dtype: str, peers: tuple[str, ...] = ()) -
         "isa": cfg.get("isa"), "isa_available": cfg.get("isa_available"),
         "openmp": cfg.get("openmp"), "openmp_runtime": cfg.get("openmp_runtime"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "busy_cpus_before": busy_cpus(),
         "threads": thread_counts, "dtype": dtype,
         "versions": {"fastconv": cfg.get("version"), "python": cfg.get("python"),
                      "numpy": cfg.get("numpy"), **_bench_peers.versions(peers)},
