@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -389,8 +390,24 @@ def test_a_busy_machine_is_noted(capsys, monkeypatch):
     busy = _bench_report.busy_cpus(0.05)
     assert busy is None or -0.01 <= busy <= (os.cpu_count() or 1) + 0.01
     monkeypatch.setattr(_bench_report, "busy_cpus", lambda interval=0.25: 1.0)
+    monkeypatch.setattr(_bench_report, "other_cpus", lambda before, after: 1.0)
     code, _, err = bench(capsys, "--layer", POOL, "--no-peers", "--quiet")
-    assert code == 0 and "other processes kept 1.0 of" in err
+    assert code == 0 and "other processes kept 1.0 of" in err and "during the run" in err
     monkeypatch.setattr(_bench_report, "busy_cpus", lambda interval=0.25: 0.0)
+    monkeypatch.setattr(_bench_report, "other_cpus", lambda before, after: 0.0)
     code, _, err = bench(capsys, "--layer", POOL, "--no-peers", "--quiet")
     assert code == 0 and "other processes" not in err
+
+
+def test_other_cpus_leaves_out_this_process():
+    from fastconv import _bench_report
+
+    before = _bench_report.cpu_sample()
+    if before is None:
+        pytest.skip("no /proc/stat")
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:  # this process keeps one CPU busy: not counted
+        pass
+    other = _bench_report.other_cpus(before, _bench_report.cpu_sample())
+    assert other is not None and other < (os.cpu_count() or 1)
+    assert _bench_report.other_cpus(None, before) is None

@@ -103,28 +103,51 @@ def _cpu_details() -> dict:
     return details
 
 
-def busy_cpus(interval: float = 0.25) -> float | None:
-    """How many CPUs other processes kept busy during ``interval`` seconds (Linux), else None.
+def cpu_sample() -> tuple[float, float, float] | None:
+    """(CPU-seconds all processes have run, CPU-seconds this process has run, wall clock).
 
-    Measured from ``/proc/stat`` while this process sleeps, so it is the load of everything
-    else: a benchmark started beside a compiler or another benchmark reports about 1.
+    From ``/proc/stat`` (Linux); None elsewhere. Two samples give, with :func:`other_cpus`, how
+    many CPUs the *other* processes of the machine kept busy in between.
     """
     import time
 
-    def sample():
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-
     try:
-        total0, idle0 = sample()
-        time.sleep(interval)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]  # user .. steal
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
         return None
-    if total1 <= total0:
+    if len(ticks) < 5:
         return None
-    return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return busy / hz, time.process_time(), time.perf_counter()
+
+
+def other_cpus(before, after) -> float | None:
+    """CPUs other processes kept busy on average between two :func:`cpu_sample` s."""
+    if before is None or after is None or after[2] <= before[2]:
+        return None
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return max(0.0, others / (after[2] - before[2]))
+
+
+def busy_cpus(interval: float = 0.25) -> float | None:
+    """How many CPUs other processes keep busy, measured over ``interval`` seconds (Linux).
+
+    A benchmark started beside a compiler or another benchmark reports about 1.
+
+    Examples
+    --------
+    >>> from fastconv._bench_report import busy_cpus
+    >>> busy = busy_cpus(0.05)
+    >>> busy is None or busy >= 0
+    True
+    """
+    import time
+
+    before = cpu_sample()
+    time.sleep(interval)
+    return other_cpus(before, cpu_sample())
 
 
 def format_markdown(rows: list[dict], peers: list[str]) -> str:
