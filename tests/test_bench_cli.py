@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -355,3 +356,58 @@ def test_missing_compiled_core_is_a_clear_message(capsys, monkeypatch):
     monkeypatch.setattr(_bench_report, "machine", not_built)
     code, _, err = bench(capsys, "--layer", POOL, "--no-peers")
     assert code == 2 and "compiled core is not built" in err
+
+
+def test_onnx_encoding_needs_no_onnx_package():
+    # fastconv bench writes ONNX Runtime's one-node models itself (protobuf wire format)
+    from fastconv import _bench_peers as bp
+
+    assert bp._varint(1) == b"\x01" and bp._varint(300) == b"\xac\x02"
+    assert len(bp._varint(-1)) == 10  # int64 two's complement
+    assert bp._field(2, "Y") == b"\x12\x01Y"
+    if not bp.available("onnxruntime"):
+        pytest.skip("onnxruntime is not installed")
+    import fastconv
+    from fastconv._suite import Conv, Pool
+
+    rng = np.random.default_rng(1)
+    layer = Conv("c", 3, 4, (9, 7), (3, 3), stride=2, padding=((0, 1), (1, 0)))
+    x = rng.standard_normal(layer.input_shape).astype(np.float32)
+    w = rng.standard_normal(layer.weight_shape).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    run = bp.runners(layer, x, w, b, threads=1, peers=("onnxruntime",))["onnxruntime"]
+    expected = fastconv.conv2d(x, w, b, stride=2, padding=((0, 1), (1, 0)))
+    np.testing.assert_allclose(run(), expected, rtol=1e-5, atol=1e-5)
+    pool = Pool("p", "max", 2, (6, 6), (3, 3), 2, 1)
+    xp = rng.standard_normal(pool.input_shape)  # float64
+    run = bp.runners(pool, xp, None, None, threads=1, peers=("onnxruntime",))["onnxruntime"]
+    np.testing.assert_array_equal(run(), fastconv.max_pool2d(xp, 3, 2, 1))
+
+
+def test_a_busy_machine_is_noted(capsys, monkeypatch):
+    from fastconv import _bench_report
+
+    busy = _bench_report.busy_cpus(0.05)
+    assert busy is None or -0.01 <= busy <= (os.cpu_count() or 1) + 0.01
+    monkeypatch.setattr(_bench_report, "busy_cpus", lambda interval=0.25: 1.0)
+    monkeypatch.setattr(_bench_report, "other_cpus", lambda before, after: 1.0)
+    code, _, err = bench(capsys, "--layer", POOL, "--no-peers", "--quiet")
+    assert code == 0 and "other processes kept 1.0 of" in err and "during the run" in err
+    monkeypatch.setattr(_bench_report, "busy_cpus", lambda interval=0.25: 0.0)
+    monkeypatch.setattr(_bench_report, "other_cpus", lambda before, after: 0.0)
+    code, _, err = bench(capsys, "--layer", POOL, "--no-peers", "--quiet")
+    assert code == 0 and "other processes" not in err
+
+
+def test_other_cpus_leaves_out_this_process():
+    from fastconv import _bench_report
+
+    before = _bench_report.cpu_sample()
+    if before is None:
+        pytest.skip("no /proc/stat")
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:  # this process keeps one CPU busy: not counted
+        pass
+    other = _bench_report.other_cpus(before, _bench_report.cpu_sample())
+    assert other is not None and other < (os.cpu_count() or 1)
+    assert _bench_report.other_cpus(None, before) is None

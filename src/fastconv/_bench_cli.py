@@ -426,9 +426,17 @@ def main(argv: list[str] | None = None) -> int:
              f"OpenMP {description['openmp_runtime'] if description['openmp'] else 'off'}",
              args.dtype, *(f"{p} {v[p]}" for p in peers)]
     print(" | ".join(parts if peers else [*parts, "no peers"]))
+    busy = description.get("busy_cpus_before")
+    if busy is not None and busy >= 0.3:
+        print(f"fastconv bench: note: other processes kept {busy:.1f} of "
+              f"{description['cpu_count']} CPUs busy just before the run: figures (those with "
+              f"more than one thread most) will be noisy; --stat min helps", file=sys.stderr)
     progress = Progress(len(layers) * len(thread_counts), enabled=not args.quiet)
     progress.show("starting")
+    before = _bench_report.cpu_sample()
     rows = run(layers, thread_counts, args, peers, progress)
+    busy = description["busy_cpus_during"] = _bench_report.other_cpus(
+        before, _bench_report.cpu_sample())
     print(_bench_report.format_table(rows, list(peers)))
     wrong = [r for r in rows if not r["ok"] and not r["peer"]]
     for r in rows:
@@ -445,6 +453,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         message = _bench_report.plot(args.plot, rows, description)
         print(message or f"wrote {args.plot}", file=sys.stderr if message else sys.stdout)
+    if busy is not None and busy >= 0.3:
+        print(f"fastconv bench: note: other processes kept {busy:.1f} of "
+              f"{description['cpu_count']} CPUs busy on average during the run: figures (those "
+              f"with more than one thread most) are less reliable than on a quiet machine",
+              file=sys.stderr)
     if wrong:
         names = ", ".join(f"{r['layer']} {r['contender']}" for r in wrong)
         print(f"fastconv bench: wrong results (not timed): {names}", file=sys.stderr)

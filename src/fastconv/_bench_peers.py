@@ -7,8 +7,9 @@ no runner, so the benchmark skips it silently.
 - PyTorch: ``torch.nn.functional`` under ``torch.inference_mode``; its thread count is
   process-wide, so each runner sets it before the call (:func:`restore_torch_threads` puts the
   caller's back afterwards).
-- ONNX Runtime: a one-node model built with ``onnx.helper``, weights as initializers (so ORT
-  prepacks them when the session is created, like a fastconv layer object),
+- ONNX Runtime: a one-node model (written in ONNX's protobuf encoding here, so the ``onnx``
+  package is not needed), weights as initializers (so ORT prepacks them when the session is
+  created, like a fastconv layer object),
   ``intra_op_num_threads`` threads, sequential execution.
 
 Every runner is a no-argument callable returning the result as a NumPy array.
@@ -58,11 +59,10 @@ def _torch():
 @cache
 def _onnx():
     try:
-        import onnx
         import onnxruntime
     except ImportError:
         return None
-    return onnx, onnxruntime
+    return onnxruntime
 
 
 def available(name: str) -> bool:
@@ -83,7 +83,7 @@ def versions(peers: tuple[str, ...] = PEERS) -> dict[str, str]:
     Examples
     --------
     >>> from fastconv._bench_peers import versions
-    >>> set(versions()) <= {"torch", "onnxruntime", "onnx"}
+    >>> set(versions()) <= {"torch", "onnxruntime"}
     True
     >>> versions(())
     {}
@@ -92,8 +92,7 @@ def versions(peers: tuple[str, ...] = PEERS) -> dict[str, str]:
     if "torch" in peers and _torch() is not None:
         out["torch"] = _torch().__version__
     if "onnxruntime" in peers and _onnx() is not None:
-        out["onnxruntime"] = _onnx()[1].__version__
-        out["onnx"] = _onnx()[0].__version__
+        out["onnxruntime"] = _onnx().__version__
     return out
 
 
@@ -189,28 +188,73 @@ def _torch_runner(layer, x, w, b, threads: int) -> Runner | None:
 
 
 # ---- ONNX Runtime ----------------------------------------------------------------------------
+# The one-node models are written directly in ONNX's protobuf encoding (onnx.proto field
+# numbers), so ONNX Runtime alone is enough: the ``onnx`` package is not needed.
+_FLOAT, _DOUBLE = 1, 11  # TensorProto.DataType
+_ATTR_INT, _ATTR_INTS = 2, 7  # AttributeProto.AttributeType
+
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # int64 fields: negative values are ten-byte two's complement
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, value) -> bytes:
+    """One protobuf field: an int (varint) or bytes / str (length-delimited)."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _attribute(name: str, value) -> bytes:
+    if isinstance(value, (list, tuple)):
+        return _field(1, name) + b"".join(_field(8, int(v)) for v in value) \
+            + _field(20, _ATTR_INTS)
+    return _field(1, name) + _field(3, int(value)) + _field(20, _ATTR_INT)
+
+
+def _tensor(name: str, array: np.ndarray, elem: int) -> bytes:
+    return b"".join(_field(1, d) for d in array.shape) + _field(2, elem) + _field(8, name) \
+        + _field(9, np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+
+
+def _value_info(name: str, elem: int, shape) -> bytes:
+    tensor_type = _field(1, elem)
+    if shape is not None:
+        tensor_type += _field(2, b"".join(_field(1, _field(1, d)) for d in shape))
+    return _field(1, name) + _field(2, _field(1, tensor_type))
+
+
+def _onnx_model(op_type: str, x: np.ndarray, weights: list, attrs: dict) -> bytes:
+    """A serialized ModelProto: Y = op_type(X, W0, W1, ...), the weights as initializers."""
+    elem = _FLOAT if x.dtype == np.float32 else _DOUBLE
+    w_names = [f"W{i}" for i in range(len(weights))]
+    node = b"".join(_field(1, n) for n in ("X", *w_names)) + _field(2, "Y") \
+        + _field(3, op_type) + _field(4, op_type) \
+        + b"".join(_field(5, _attribute(k, v)) for k, v in attrs.items())
+    graph = _field(1, node) + _field(2, f"fastconv_bench_{op_type}") \
+        + b"".join(_field(5, _tensor(n, np.asarray(w, x.dtype), elem))
+                   for w, n in zip(weights, w_names)) \
+        + _field(11, _value_info("X", elem, x.shape)) + _field(12, _value_info("Y", elem, None))
+    opset = _field(1, "") + _field(2, 17)
+    return _field(1, 8) + _field(7, graph) + _field(8, opset)  # ir_version 8, opset 17
+
+
 def _ort_session(op_type: str, x: np.ndarray, weights: list, attrs: dict,
                  threads: int) -> Runner:
-    onnx, ort = _onnx()
-    from onnx import TensorProto, helper, numpy_helper
-
-    elem = TensorProto.FLOAT if x.dtype == np.float32 else TensorProto.DOUBLE
-    w_names = [f"W{i}" for i in range(len(weights))]
-    node = helper.make_node(op_type, ["X", *w_names], ["Y"], **attrs)
-    graph = helper.make_graph(
-        [node], f"fastconv_bench_{op_type}",
-        [helper.make_tensor_value_info("X", elem, list(x.shape))],
-        [helper.make_tensor_value_info("Y", elem, None)],
-        initializer=[numpy_helper.from_array(np.ascontiguousarray(w), name=n)
-                     for w, n in zip(weights, w_names)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    ort = _onnx()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options,
+    session = ort.InferenceSession(_onnx_model(op_type, x, weights, attrs), options,
                                    providers=["CPUExecutionProvider"])
     feed = {"X": np.ascontiguousarray(x)}
     return lambda: session.run(None, feed)[0]

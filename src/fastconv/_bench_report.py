@@ -103,6 +103,53 @@ def _cpu_details() -> dict:
     return details
 
 
+def cpu_sample() -> tuple[float, float, float] | None:
+    """(CPU-seconds all processes have run, CPU-seconds this process has run, wall clock).
+
+    From ``/proc/stat`` (Linux); None elsewhere. Two samples give, with :func:`other_cpus`, how
+    many CPUs the *other* processes of the machine kept busy in between.
+    """
+    import time
+
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]  # user .. steal
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if len(ticks) < 5:
+        return None
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return busy / hz, time.process_time(), time.perf_counter()
+
+
+def other_cpus(before, after) -> float | None:
+    """CPUs other processes kept busy on average between two :func:`cpu_sample` s."""
+    if before is None or after is None or after[2] <= before[2]:
+        return None
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return max(0.0, others / (after[2] - before[2]))
+
+
+def busy_cpus(interval: float = 0.25) -> float | None:
+    """How many CPUs other processes keep busy, measured over ``interval`` seconds (Linux).
+
+    A benchmark started beside a compiler or another benchmark reports about 1.
+
+    Examples
+    --------
+    >>> from fastconv._bench_report import busy_cpus
+    >>> busy = busy_cpus(0.05)
+    >>> busy is None or busy >= 0
+    True
+    """
+    import time
+
+    before = cpu_sample()
+    time.sleep(interval)
+    return other_cpus(before, cpu_sample())
+
+
 def format_markdown(rows: list[dict], peers: list[str]) -> str:
     """A Markdown summary per layer and thread count: fastconv against each peer.
 
@@ -160,6 +207,7 @@ def machine(thread_counts: list[int], dtype: str, peers: tuple[str, ...] = ()) -
         "isa": cfg.get("isa"), "isa_available": cfg.get("isa_available"),
         "openmp": cfg.get("openmp"), "openmp_runtime": cfg.get("openmp_runtime"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "busy_cpus_before": busy_cpus(),
         "threads": thread_counts, "dtype": dtype,
         "versions": {"fastconv": cfg.get("version"), "python": cfg.get("python"),
                      "numpy": cfg.get("numpy"), **_bench_peers.versions(peers)},
@@ -189,7 +237,7 @@ def plot(path: str, rows: list[dict], description: dict) -> str | None:
     """Bars of GFLOP/s (GB/s for pools) per layer and runtime; an error message or None.
 
     fastconv's bar is its best algorithm for the layer (the table has every one); one panel per
-    thread count and unit.
+    thread count and unit, the panels of a unit on one scale so that thread counts compare.
     """
     try:
         import matplotlib
@@ -219,6 +267,7 @@ def plot(path: str, rows: list[dict], description: dict) -> str | None:
                                          for n in panel)) for u in units}
     heights = [0.25 * len(layer_names[u]) * len(runtimes) + 1.2 for u in units]
     fig, axes = plt.subplots(len(units), len(thread_counts), squeeze=False, sharey="row",
+                             sharex="row",
                              figsize=(4.5 * len(thread_counts) + 1.5, sum(heights) + 0.8),
                              gridspec_kw={"height_ratios": heights})
     bar = 0.8 / len(runtimes)
