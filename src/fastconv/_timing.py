@@ -17,11 +17,15 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["SETTLE_SECONDS", "blocked_samples", "interleaved", "interleaved_samples", "spread"]
+__all__ = ["SETTLE_SECONDS", "WARMUP_SECONDS", "blocked_samples", "interleaved",
+           "interleaved_samples", "spread"]
 
 #: Sleep before each block of :func:`blocked_samples`: ONNX Runtime's intra-op workers spin for
 #: about 40 ms after a call (measured on 2 cores), holding the core the next contender needs.
 SETTLE_SECONDS = 0.06
+
+#: Least untimed work per block of :func:`blocked_samples` (see there).
+WARMUP_SECONDS = 0.06
 
 
 def spread(samples: list[float]) -> float:
@@ -125,14 +129,18 @@ def interleaved(contenders: dict[str, Callable[[], object]], repeats: int = 15,
 def blocked_samples(contenders: dict[str, Callable[[], object]], repeats: int = 15,
                     warmup: int = 2, passes: int = 3, min_time: float = 0.0,
                     max_time: float | None = None,
-                    settle: float = SETTLE_SECONDS) -> dict[str, list[float]]:
+                    settle: float = SETTLE_SECONDS,
+                    warmup_time: float = WARMUP_SECONDS) -> dict[str, list[float]]:
     """Like :func:`interleaved_samples`, but each contender runs a block of calls in turn.
 
     For multi-threaded contenders: a runtime leaves its worker threads spinning for a while
     after each call (libgomp in fastconv and in PyTorch, ONNX Runtime's pool), and with calls
     interleaved one by one those spinners steal the cores of the next contender (10-50x
     slowdowns measured on 2 cores). Here every block starts after ``settle`` seconds of sleep
-    (ONNX Runtime's workers spin for about 40 ms after a call) and ``warmup`` untimed calls;
+    (ONNX Runtime's workers spin for about 40 ms after a call), then untimed calls: ``warmup``
+    of them and at least ``warmup_time`` seconds' worth (after an idle pause a second core
+    needs 30-60 ms of work before multi-threaded calls run at full speed again: measured on
+    this project's 2-vCPU machine; every contender gets the same treatment);
     ``passes`` rounds of blocks still spread machine drift over all contenders. ``repeats``
     timed calls in all per contender (at least one per pass), more while ``min_time`` is not
     reached, fewer once ``max_time`` has passed.
@@ -141,7 +149,7 @@ def blocked_samples(contenders: dict[str, Callable[[], object]], repeats: int = 
     --------
     >>> from fastconv._timing import blocked_samples
     >>> samples = blocked_samples({"a": lambda: None, "b": lambda: None}, repeats=6, passes=2,
-    ...                           settle=0)
+    ...                           settle=0, warmup_time=0)
     >>> [len(t) for t in samples.values()]
     [6, 6]
     """
@@ -152,8 +160,11 @@ def blocked_samples(contenders: dict[str, Callable[[], object]], repeats: int = 
     for index in range(passes):
         for name, fn in contenders.items():
             time.sleep(settle)
-            for _ in range(warmup):
+            warm_start = time.perf_counter()
+            warm_calls = 0
+            while warm_calls < warmup or time.perf_counter() - warm_start < warmup_time:
                 fn()
+                warm_calls += 1
             share = min(per_pass, repeats - index * per_pass) if index < passes - 1 \
                 else repeats - len(times[name])
             calls = 0
