@@ -118,6 +118,11 @@ class BuildExt(build_ext):
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
         base = ["/O2"] if msvc else ["-O3", "-fno-strict-aliasing"]
+        # Python's own CFLAGS carry -g, which makes the modules ten times larger; keep debug
+        # information only when asked for (FASTCONV_DEBUG=1, or -g in CC / CFLAGS)
+        asked = " ".join(os.environ.get(v, "") for v in ("CC", "CFLAGS")).split()
+        if not msvc and "-g" not in asked and os.environ.get("FASTCONV_DEBUG", "0") in ("", "0"):
+            base.append("-g0")
         omp_c, omp_l, omp_runtime = self._openmp(msvc)
 
         isas = [("scalar", [])]
