@@ -187,8 +187,9 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
     }
 }
 
-int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w,
-                  const FC_T *bias, FC_T *y, int nthreads)
+/* One (image, group) item: its GEMM on `threads` threads. */
+static int FC_LOCAL(im2col_item)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w,
+                                 const FC_T *bias, FC_T *y, ptrdiff_t item, int threads)
 {
     const ptrdiff_t G = g->groups, cpg = g->c_in / G, opg = g->c_out / G;
     const ptrdiff_t in_plane = g->in[0] * g->in[1] * g->in[2];
@@ -196,10 +197,27 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
     const int N = (int)(g->out[0] * g->out[1] * g->out[2]);
     const ptrdiff_t packed_size =
         (ptrdiff_t)FC_CAT(fc_gemm_packed_a_size_, FC_DT)(FC_ISA_ENUM, M, K);
-    const int nr = fc_gemm_nr(FC_ISA_ENUM, FC_GEMM_DT);
     const int pointwise = K == cpg && g->s[0] == 1 && g->s[1] == 1 && g->s[2] == 1
                           && g->pad[0] == 0 && g->pad[1] == 0 && g->pad[2] == 0
                           && (ptrdiff_t)N == in_plane;
+    const ptrdiff_t n = item / G, gi = item % G;
+    const FC_T *xb = x + (n * g->c_in + gi * cpg) * in_plane;
+    FC_T *yb = y + (n * g->c_out + gi * opg) * (ptrdiff_t)N;
+    const FC_T *bb = bias ? bias + gi * opg : NULL;
+    const FC_T *a = packed_w + gi * packed_size;
+    if (pointwise) {
+        FC_STRIDED_B ctx = {.b = xb, .rs = (ptrdiff_t)N, .cs = 1, .isa = FC_ISA_ENUM};
+        return FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_PACK_B_STRIDED, &ctx, yb, N, bb, 0, threads);
+    }
+    FC_LOCAL(im2col_ctx) ctx = {.g = g, .x = xb, .nr = fc_gemm_nr(FC_ISA_ENUM, FC_GEMM_DT)};
+    return FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_LOCAL(im2col_pack_b), &ctx, yb, N, bb, 0,
+                   threads);
+}
+
+int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w,
+                  const FC_T *bias, FC_T *y, int nthreads)
+{
+    const ptrdiff_t G = g->groups;
     const ptrdiff_t items = g->n * G;
     /* Threads: whole (image, group) items, each one single-threaded GEMM, handed out
      * dynamically (a thread slowed down by other load on a shared machine does not hold up the
@@ -210,27 +228,19 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
     const int gemm_threads = per_item ? 1 : nthreads;
     int failed = 0;
 
-    FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads) if (per_item && nthreads > 1))
-    for (ptrdiff_t item = 0; item < items; item++) {
-        ptrdiff_t n = item / G, gi = item % G;
-        const FC_T *xb = x + (n * g->c_in + gi * cpg) * in_plane;
-        FC_T *yb = y + (n * g->c_out + gi * opg) * (ptrdiff_t)N;
-        const FC_T *bb = bias ? bias + gi * opg : NULL;
-        const FC_T *a = packed_w + gi * packed_size;
-        int rc;
-        if (pointwise) {
-            FC_STRIDED_B ctx = {.b = xb, .rs = (ptrdiff_t)N, .cs = 1, .isa = FC_ISA_ENUM};
-            rc = FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_PACK_B_STRIDED, &ctx, yb, N, bb, 0,
-                         gemm_threads);
-        } else {
-            FC_LOCAL(im2col_ctx) ctx = {.g = g, .x = xb, .nr = nr};
-            rc = FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_LOCAL(im2col_pack_b), &ctx, yb, N, bb, 0,
-                         gemm_threads);
-        }
-        if (rc != 0) {
-            FC_OMP(atomic write)
-            failed = 1;
-        }
+    /* Not one region with an if() clause: a region nested in another one, even a serialized
+     * one, gets freshly created threads from libgomp (not its pool's) at every call. */
+    if (per_item && nthreads > 1) {
+        FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads))
+        for (ptrdiff_t item = 0; item < items; item++)
+            if (FC_LOCAL(im2col_item)(g, x, packed_w, bias, y, item, 1) != 0) {
+                FC_OMP(atomic write)
+                failed = 1;
+            }
+    } else {
+        for (ptrdiff_t item = 0; item < items; item++)
+            if (FC_LOCAL(im2col_item)(g, x, packed_w, bias, y, item, gemm_threads) != 0)
+                failed = 1;
     }
     return failed ? FC_CONV_NOMEM : FC_CONV_OK;
 }
