@@ -123,7 +123,8 @@ static void FC_LOCAL(direct_pack_weight)(const fc_conv_geometry *g, const FC_T *
 #define FC_FLAT_STAGE_BYTES (320 * 1024)
 
 /* Store tile values tmp[0..len) of flat positions q0.. into the band's output y_band (row
- * length OW), skipping the border positions ow >= OW. */
+ * length OW), skipping the border positions ow >= OW. Segments of at least a vector are
+ * stored as vectors, the last one overlapping the one before. */
 FC_INLINE void FC_LOCAL(flat_store)(const FC_T *tmp, ptrdiff_t q0, ptrdiff_t len, ptrdiff_t P,
                                     ptrdiff_t OW, FC_T *y_band)
 {
@@ -132,7 +133,14 @@ FC_INLINE void FC_LOCAL(flat_store)(const FC_T *tmp, ptrdiff_t q0, ptrdiff_t len
         ptrdiff_t seg = FC_MIN(P - col, len - k);
         ptrdiff_t n = FC_MIN(seg, OW - col);
         FC_T *dst = y_band + i * OW + col;
-        for (ptrdiff_t e = 0; e < n; e++) dst[e] = tmp[k + e];
+        const FC_T *src = tmp + k;
+        if (n >= FC_L) {
+            ptrdiff_t e = 0;
+            for (; e + FC_L <= n; e += FC_L) *(FC_VECU *)(dst + e) = *(const FC_VECU *)(src + e);
+            if (e < n) *(FC_VECU *)(dst + n - FC_L) = *(const FC_VECU *)(src + n - FC_L);
+        } else {
+            for (ptrdiff_t e = 0; e < n; e++) dst[e] = src[e];
+        }
         k += seg;
         i++;
         col = 0;
