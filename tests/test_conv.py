@@ -400,3 +400,23 @@ def test_direct_column_windows(isa, threads, shapes, kw):
         b = rng.standard_normal(ws[0]).astype(dtype)
         y = conv(x, w, b, algorithm="direct", threads=threads, **kw)
         assert_close(y, ref_conv(x, w, b, **kw), dtype)
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("kw", [
+    # stride 1 in D: consecutive output depths reuse staged depth slices (a ring of kD slots)
+    dict(padding=1),
+    dict(padding=((2, 0), (1, 1), (0, 2))),
+    dict(padding=(0, 1, 1), stride=(1, 2, 1)),
+    # no ring: strided or dilated in D
+    dict(padding=1, stride=(2, 1, 1)),
+    dict(padding=(2, 1, 1), dilation=(2, 1, 1)),
+], ids=("p1", "pairs", "s_hw", "s_d", "d_d"))
+@pytest.mark.parametrize("kernel", ((3, 3, 3), (2, 3, 3), (4, 1, 3)), ids=("k3", "k2", "k4"))
+def test_direct_3d_depth_ring(isa, threads, kw, kernel):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 5, 9, 7, 11)).astype(np.float32)
+    w = rng.standard_normal((12, 5) + kernel).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    y = fastconv.conv3d(x, w, b, algorithm="direct", threads=threads, **kw)
+    assert_close(y, ref_conv(x, w, b, **kw), np.float32)
