@@ -376,3 +376,47 @@ def test_direct_huge_stride_stages_only_the_phases_it_reads():
     for stride in (2**30, (3, 2**20)):
         y = fastconv.conv2d(x, w, stride=stride, algorithm="direct")
         assert_close(y, ref_conv(x, w, stride=stride), np.float32)
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("shapes, kw", [
+    # 1-D rows whose staging outgrows the kernel's budget: cut into column windows, also
+    # strided (phases start at each window's first padded position) and dilated
+    (((1, 64, 2000), (12, 64, 3)), dict(padding=1)),
+    (((1, 64, 2000), (16, 64, 5)), dict(padding=3, stride=2)),
+    (((1, 48, 1500), (9, 48, 4)), dict(padding=(5,), stride=3, dilation=2)),
+    # one output row: windows give the second thread work
+    (((2, 16, 3, 300), (24, 16, 3, 3)), dict(padding=0)),
+    (((1, 16, 3, 301), (10, 16, 3, 3)), dict(padding=(0, 4), stride=(1, 2))),
+    (((1, 8, 2, 777), (8, 8, 2, 7)), dict(padding=(0, 3), dilation=(1, 3))),
+], ids=("1d", "1d.s2", "1d.s3.d2", "2d.one_row", "2d.one_row.s2", "2d.one_row.d3"))
+def test_direct_column_windows(isa, threads, shapes, kw):
+    rng = np.random.default_rng(10)
+    xs, ws = shapes
+    conv = fastconv.conv1d if len(xs) == 3 else fastconv.conv2d
+    for dtype in DTYPES:
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        b = rng.standard_normal(ws[0]).astype(dtype)
+        y = conv(x, w, b, algorithm="direct", threads=threads, **kw)
+        assert_close(y, ref_conv(x, w, b, **kw), dtype)
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("kw", [
+    # stride 1 in D: consecutive output depths reuse staged depth slices (a ring of kD slots)
+    dict(padding=1),
+    dict(padding=((2, 0), (1, 1), (0, 2))),
+    dict(padding=(0, 1, 1), stride=(1, 2, 1)),
+    # no ring: strided or dilated in D
+    dict(padding=1, stride=(2, 1, 1)),
+    dict(padding=(2, 1, 1), dilation=(2, 1, 1)),
+], ids=("p1", "pairs", "s_hw", "s_d", "d_d"))
+@pytest.mark.parametrize("kernel", ((3, 3, 3), (2, 3, 3), (4, 1, 3)), ids=("k3", "k2", "k4"))
+def test_direct_3d_depth_ring(isa, threads, kw, kernel):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 5, 9, 7, 11)).astype(np.float32)
+    w = rng.standard_normal((12, 5) + kernel).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    y = fastconv.conv3d(x, w, b, algorithm="direct", threads=threads, **kw)
+    assert_close(y, ref_conv(x, w, b, **kw), np.float32)

@@ -1,7 +1,8 @@
 /* Direct convolution (geometry and contract: fastconv/conv.h).
  *
- * Work item: a band of output rows (n, group, od, oh0 .. oh0 + R - 1). The input the band reads
- * (every input channel of the group and kd inside the input) is first staged in per-thread
+ * Work item: a band of output rows (n, group, od, oh0 .. oh0 + R - 1), or a column window of
+ * a one-row band (below). The input the band reads (every input channel of the group and kd
+ * inside the input) is first staged in per-thread
  * scratch with its zero border, as rows of one pitch P laid end to end, so that output (row i
  * of the band, column ow) is flat position q = i * P + ow and every tap (c, kd, kh, kw) reads
  * staged position q + offset(tap) for every output of the band:
@@ -14,9 +15,14 @@
  * The register tiles (OB output channels x TWV vectors, FMA with a broadcast weight, stored
  * once with the bias) then run along q across row ends: only the P - OW border positions per
  * row are wasted (3% for a 56-wide 3x3 layer, against 12% for 32-column tiles within a row).
- * Tiles are stored straight when they lie inside one output row, else piecewise. Channel
- * blocks with fewer than OB channels use one-channel tiles. (Depthwise convolution has its
- * own kernel, fastconv/depthwise.h.)
+ * Tiles are stored straight when they lie inside one output row, else piecewise; the last
+ * tile of a band takes only the vectors it needs. Channel blocks with fewer than OB channels
+ * use one-channel tiles.
+ * Bands of one row are also cut into column windows (whole vectors, each staged on its own, P =
+ * window + border) when a row's staging outgrows the budget (long 1-D rows) or when there are
+ * fewer than 4 items per thread (1-D: a single row); a window reads the input as if padded by
+ * pad - window start. The weights are repacked per call by the whole team, then items are
+ * handed out dynamically. (Depthwise convolution has its own kernel, fastconv/depthwise.h.)
  *
  * Template: included by _isa/conv_<isa>.c once per dtype with FC_T (float/double), FC_T_BYTES
  * (its size), FC_DT (f32/f64), FC_ISA_NAME (scalar/avx2/...), FC_VEC_BYTES (SIMD width in
@@ -93,21 +99,21 @@ static void FC_LOCAL(direct_stage_row)(const FC_T *xr, ptrdiff_t w, ptrdiff_t pa
     }
 }
 
-/* Weights repacked per (group, block of OB output channels): [tap][OB], zero beyond c_out. */
+/* Weights repacked per (group, block of OB output channels): [tap][OB], zero beyond c_out;
+ * this call packs block bk of group gi. */
 static void FC_LOCAL(direct_pack_weight)(const fc_conv_geometry *g, const FC_T *w, FC_T *packed,
-                                         ptrdiff_t ntap_all)
+                                         ptrdiff_t ntap_all, ptrdiff_t gi, ptrdiff_t bk)
 {
     ptrdiff_t opg = g->c_out / g->groups, nblk = (opg + FC_DIRECT_OB - 1) / FC_DIRECT_OB;
-    for (ptrdiff_t gi = 0; gi < g->groups; gi++)
-        for (ptrdiff_t bk = 0; bk < nblk; bk++) {
-            FC_T *dst = packed + (gi * nblk + bk) * ntap_all * FC_DIRECT_OB;
-            for (ptrdiff_t t = 0; t < ntap_all; t++)
-                for (ptrdiff_t b = 0; b < FC_DIRECT_OB; b++) {
-                    ptrdiff_t o = bk * FC_DIRECT_OB + b;
-                    dst[t * FC_DIRECT_OB + b] =
-                        o < opg ? w[(gi * opg + o) * ntap_all + t] : (FC_T)0;
-                }
-        }
+    FC_T *dst = packed + (gi * nblk + bk) * ntap_all * FC_DIRECT_OB;
+    for (ptrdiff_t b = 0; b < FC_DIRECT_OB; b++) {
+        ptrdiff_t o = bk * FC_DIRECT_OB + b;
+        const FC_T *src = w + (gi * opg + o) * ntap_all;
+        if (o < opg)
+            for (ptrdiff_t t = 0; t < ntap_all; t++) dst[t * FC_DIRECT_OB + b] = src[t];
+        else
+            for (ptrdiff_t t = 0; t < ntap_all; t++) dst[t * FC_DIRECT_OB + b] = 0;
+    }
 }
 
 #define FC_FLAT_TWV (FC_VEC_BYTES >= 64 ? 3 : 2)
@@ -117,7 +123,8 @@ static void FC_LOCAL(direct_pack_weight)(const fc_conv_geometry *g, const FC_T *
 #define FC_FLAT_STAGE_BYTES (320 * 1024)
 
 /* Store tile values tmp[0..len) of flat positions q0.. into the band's output y_band (row
- * length OW), skipping the border positions ow >= OW. */
+ * length OW), skipping the border positions ow >= OW. Segments of at least a vector are
+ * stored as vectors, the last one overlapping the one before. */
 FC_INLINE void FC_LOCAL(flat_store)(const FC_T *tmp, ptrdiff_t q0, ptrdiff_t len, ptrdiff_t P,
                                     ptrdiff_t OW, FC_T *y_band)
 {
@@ -126,7 +133,14 @@ FC_INLINE void FC_LOCAL(flat_store)(const FC_T *tmp, ptrdiff_t q0, ptrdiff_t len
         ptrdiff_t seg = FC_MIN(P - col, len - k);
         ptrdiff_t n = FC_MIN(seg, OW - col);
         FC_T *dst = y_band + i * OW + col;
-        for (ptrdiff_t e = 0; e < n; e++) dst[e] = tmp[k + e];
+        const FC_T *src = tmp + k;
+        if (n >= FC_L) {
+            ptrdiff_t e = 0;
+            for (; e + FC_L <= n; e += FC_L) *(FC_VECU *)(dst + e) = *(const FC_VECU *)(src + e);
+            if (e < n) *(FC_VECU *)(dst + n - FC_L) = *(const FC_VECU *)(src + n - FC_L);
+        } else {
+            for (ptrdiff_t e = 0; e < n; e++) dst[e] = src[e];
+        }
         k += seg;
         i++;
         col = 0;
@@ -166,6 +180,33 @@ FC_INLINE void FC_LOCAL(flat_tile)(const int ob, const int twv, ptrdiff_t ntaps,
     }
 }
 
+/* The full-width tiles of ob == OB channels along flat positions [0, flat), then one narrower
+ * tile (fewer vectors) for what is left. */
+FC_INLINE void FC_LOCAL(flat_run)(ptrdiff_t ntaps, const FC_T *const *tap_x,
+                                  const ptrdiff_t *tap_w, const FC_T *w, ptrdiff_t flat,
+                                  ptrdiff_t P, ptrdiff_t OW, FC_T *const *y_band,
+                                  const FC_T *bias_b)
+{
+    ptrdiff_t q0 = 0;
+    for (; q0 + FC_FLAT_TW <= flat; q0 += FC_FLAT_TW)
+        FC_LOCAL(flat_tile)(FC_DIRECT_OB, FC_FLAT_TWV, ntaps, tap_x, tap_w, w, q0, FC_FLAT_TW,
+                            P, OW, y_band, bias_b);
+    const ptrdiff_t rest = flat - q0;
+    if (rest <= 0) return;
+    const ptrdiff_t nv = (rest + FC_L - 1) / FC_L;
+    if (nv == 1)
+        FC_LOCAL(flat_tile)(FC_DIRECT_OB, 1, ntaps, tap_x, tap_w, w, q0, rest, P, OW, y_band,
+                            bias_b);
+#if FC_FLAT_TWV > 2
+    else if (nv == 2)
+        FC_LOCAL(flat_tile)(FC_DIRECT_OB, 2, ntaps, tap_x, tap_w, w, q0, rest, P, OW, y_band,
+                            bias_b);
+#endif
+    else
+        FC_LOCAL(flat_tile)(FC_DIRECT_OB, FC_FLAT_TWV, ntaps, tap_x, tap_w, w, q0, rest, P, OW,
+                            y_band, bias_b);
+}
+
 static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w,
                                  const FC_T *bias, FC_T *y, int nthreads)
 {
@@ -176,11 +217,11 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
     const ptrdiff_t sh = g->s[1], sw = g->s[2], dh = g->d[1], dw = g->d[2];
     const ptrdiff_t ph = g->pad[1], pw = g->pad[2];
     const int unit = sh == 1 && sw == 1; /* stride 1: rows shared by every kh */
-    const ptrdiff_t P = unit ? OW + (KW - 1) * dw : OW + (KW - 1) * dw / sw + 1;
+    /* staged row length beyond the window's output columns */
+    const ptrdiff_t border = unit ? (KW - 1) * dw : (KW - 1) * dw / sw + 1;
     const ptrdiff_t ntap_all = cpg * KD * KH * KW;
     const ptrdiff_t nblk = (opg + FC_DIRECT_OB - 1) / FC_DIRECT_OB;
     const ptrdiff_t span_h = (KH - 1) * dh;
-    /* staged elements per band row (stride 1: plus span_h rows per band) */
     /* the phases (mod sw) the taps read, compacted: ph_idx[kw] indexes ph_val */
     ptrdiff_t *ph_val = (ptrdiff_t *)fc_malloc((size_t)(2 * KW) * sizeof(ptrdiff_t));
     if (!ph_val) return FC_CONV_NOMEM;
@@ -191,9 +232,11 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
         if (k == nph) ph_val[nph++] = p;
         ph_idx[kw] = k;
     }
-    const ptrdiff_t per_row = unit ? cpg * KD * P : cpg * KD * KH * nph * P;
+    /* staged planes per band row: (c, kd) blocks (stride 1) or phases of (c, kd, kh) blocks */
+    const ptrdiff_t nplanes = unit ? cpg * KD : cpg * KD * KH * nph;
+    const ptrdiff_t stage_elems = FC_FLAT_STAGE_BYTES / (ptrdiff_t)sizeof(FC_T);
     /* band rows: the staged rows within FC_FLAT_STAGE_BYTES, and enough items to share */
-    ptrdiff_t rows_fit = FC_FLAT_STAGE_BYTES / (ptrdiff_t)sizeof(FC_T) / per_row;
+    ptrdiff_t rows_fit = stage_elems / (nplanes * (OW + border));
     ptrdiff_t band = FC_MAX(unit ? rows_fit - span_h : rows_fit, 1);
     const ptrdiff_t planes = g->n * G * OD;
     if (nthreads > 1 && planes < 4 * nthreads) {
@@ -201,12 +244,43 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
         band = FC_MIN(band, FC_MAX((OH + want - 1) / want, 1));
     }
     band = FC_MIN(band, OH);
-    const ptrdiff_t bands = (OH + band - 1) / band, items = planes * bands;
+    const ptrdiff_t bands = (OH + band - 1) / band;
+    /* Column windows (bands of one row only): a row whose staging outgrows the budget (long
+     * 1-D rows), or too few items for the threads (1-D: one row in all), is cut into windows
+     * of whole vectors, each staged and computed on its own. */
+    ptrdiff_t win = OW, wins = 1;
+    if (band == 1) {
+        const ptrdiff_t vecs = (OW + FC_L - 1) / FC_L;
+        ptrdiff_t want = (nplanes * (OW + border) * (unit ? 1 + span_h : 1) + stage_elems - 1)
+                         / stage_elems;
+        if (nthreads > 1 && planes * bands < 4 * nthreads)
+            want = FC_MAX(want, (4 * nthreads + planes * bands - 1) / (planes * bands));
+        /* at least two full tiles per window */
+        want = FC_MIN(want, vecs / (2 * FC_FLAT_TWV));
+        if (want > 1) {
+            win = (vecs + want - 1) / want * FC_L;
+            wins = (OW + win - 1) / win;
+        }
+    }
+    const ptrdiff_t P = win + border;
+    /* Depth ring (stride 1 and dilation 1 in D too): an item runs a chunk of consecutive
+     * output depths of its band, and depth slice id is staged in slot id % KD, so each next
+     * depth stages one new slice instead of KD (measured: staging was 9% of a 3x3x3 layer).
+     * Chunks: all depths on one thread, else enough items for 4 per thread. */
+    const int dring = unit && KD > 1 && g->s[0] == 1 && g->d[0] == 1;
+    ptrdiff_t dchunk = 1;
+    if (dring) {
+        const ptrdiff_t others = g->n * G * bands * wins;
+        const ptrdiff_t per = nthreads > 1 ? (4 * nthreads + others - 1) / others : 1;
+        dchunk = FC_MAX((OD + per - 1) / per, 1);
+    }
+    const ptrdiff_t dchunks = (OD + dchunk - 1) / dchunk;
+    const ptrdiff_t items = g->n * G * dchunks * bands * wins;
     /* a staged plane: a (c, kd) block of rows (stride 1) or one phase of a (c, kd, kh) block,
      * plus room for the last tile's overreach and the largest tap offset within the row */
     const ptrdiff_t plane_rows = unit ? band + span_h : band;
     const ptrdiff_t plane = (plane_rows * P + FC_FLAT_TW_MAX + P + FC_L - 1) / FC_L * FC_L;
-    const ptrdiff_t nplanes = unit ? cpg * KD : cpg * KD * KH * nph;
+    const ptrdiff_t pack_units = G * nblk;
     int failed = 0;
 
     FC_T *packed = (FC_T *)fc_malloc((size_t)(G * nblk * ntap_all * FC_DIRECT_OB) * sizeof(FC_T));
@@ -214,14 +288,20 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
         fc_free(ph_val);
         return FC_CONV_NOMEM;
     }
-    FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all);
 
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
+        /* the weights, repacked per (group, block of OB output channels) by the whole team */
+        FC_OMP(for schedule(static))
+        for (ptrdiff_t u = 0; u < pack_units; u++)
+            FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all, u / nblk, u % nblk);
         FC_T *stage = (FC_T *)fc_malloc((size_t)(nplanes * plane) * sizeof(FC_T));
         const FC_T **tap_x = (const FC_T **)fc_malloc((size_t)ntap_all * sizeof(FC_T *));
         ptrdiff_t *tap_w = (ptrdiff_t *)fc_malloc((size_t)ntap_all * sizeof(ptrdiff_t));
-        if (!stage || !tap_x || !tap_w) {
+        /* depth ring: the slice staged in each slot, and which kd must be staged now */
+        ptrdiff_t *ring = (ptrdiff_t *)fc_malloc((size_t)(2 * KD) * sizeof(ptrdiff_t));
+        ptrdiff_t *fresh = ring ? ring + KD : NULL;
+        if (!stage || !tap_x || !tap_w || !ring) {
             FC_OMP(atomic write)
             failed = 1;
         } else {
@@ -230,72 +310,99 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
             /* dynamic: on a shared machine one slow thread must not hold up the rest */
             FC_OMP(for schedule(dynamic, 1))
             for (ptrdiff_t item = 0; item < items; item++) {
-                const ptrdiff_t bi = item % bands, od = item / bands % OD;
-                const ptrdiff_t gi = item / (bands * OD) % G, n = item / (bands * OD * G);
+                const ptrdiff_t wi = item % wins, bi = item / wins % bands;
+                const ptrdiff_t dc = item / (wins * bands) % dchunks;
+                const ptrdiff_t gi = item / (wins * bands * dchunks) % G;
+                const ptrdiff_t n = item / (wins * bands * dchunks * G);
                 const ptrdiff_t oh0 = bi * band, rows = FC_MIN(band, OH - oh0);
-                ptrdiff_t ntaps = 0;
-                for (ptrdiff_t c = 0; c < cpg; c++)
+                /* output columns [c0, c0 + cols) (all of them unless windowed), read from
+                 * padded input positions c0 * sw on: the row as staged with less padding */
+                const ptrdiff_t c0 = wi * win, cols = FC_MIN(win, OW - c0);
+                ptrdiff_t lead = pw - c0 * sw, skip = 0;
+                if (lead < 0) {
+                    skip = -lead;
+                    lead = 0;
+                }
+                const ptrdiff_t iw_n = IW - skip; /* may be <= 0: only padding */
+                for (ptrdiff_t k = 0; k < KD; k++) ring[k] = -1;
+                for (ptrdiff_t od = dc * dchunk; od < FC_MIN(OD, (dc + 1) * dchunk); od++) {
                     for (ptrdiff_t kd = 0; kd < KD; kd++) {
-                        ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
-                        if (id < 0 || id >= ID) continue;
-                        const FC_T *xp = x + ((n * g->c_in + gi * cpg + c) * ID + id) * IH * IW;
-                        const ptrdiff_t tw0 = ((c * KD + kd) * KH) * KW * FC_DIRECT_OB;
-                        if (unit) {
-                            FC_T *blk = stage + (c * KD + kd) * plane;
-                            for (ptrdiff_t j = 0; j < rows + span_h; j++) {
-                                ptrdiff_t ih = oh0 + j - ph;
-                                if (ih < 0 || ih >= IH)
-                                    memset(blk + j * P, 0, (size_t)P * sizeof(FC_T));
-                                else
-                                    FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, 1, P, P, 1,
-                                                               ph_val, blk + j * P);
+                        const ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
+                        fresh[kd] = !dring || (id >= 0 && ring[id % KD] != id);
+                    }
+                    ptrdiff_t ntaps = 0;
+                    for (ptrdiff_t c = 0; c < cpg; c++)
+                        for (ptrdiff_t kd = 0; kd < KD; kd++) {
+                            ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
+                            if (id < 0 || id >= ID) continue;
+                            const FC_T *xp =
+                                x + ((n * g->c_in + gi * cpg + c) * ID + id) * IH * IW + skip;
+                            const ptrdiff_t tw0 = ((c * KD + kd) * KH) * KW * FC_DIRECT_OB;
+                            if (unit) {
+                                FC_T *blk = stage + (c * KD + (dring ? id % KD : kd)) * plane;
+                                for (ptrdiff_t j = 0; j < rows + span_h && fresh[kd]; j++) {
+                                    ptrdiff_t ih = oh0 + j - ph;
+                                    if (ih < 0 || ih >= IH)
+                                        memset(blk + j * P, 0, (size_t)P * sizeof(FC_T));
+                                    else
+                                        FC_LOCAL(direct_stage_row)(xp + ih * IW, iw_n, lead, 1,
+                                                                   P, P, 1, ph_val,
+                                                                   blk + j * P);
+                                }
+                                for (ptrdiff_t kh = 0; kh < KH; kh++)
+                                    for (ptrdiff_t kw = 0; kw < KW; kw++) {
+                                        tap_x[ntaps] = blk + kh * dh * P + kw * dw;
+                                        tap_w[ntaps++] = tw0 + (kh * KW + kw) * FC_DIRECT_OB;
+                                    }
+                                continue;
                             }
-                            for (ptrdiff_t kh = 0; kh < KH; kh++)
+                            for (ptrdiff_t kh = 0; kh < KH; kh++) {
+                                FC_T *blk = stage + ((c * KD + kd) * KH + kh) * nph * plane;
+                                for (ptrdiff_t i = 0; i < rows; i++) {
+                                    ptrdiff_t ih = (oh0 + i) * sh + kh * dh - ph;
+                                    if (ih < 0 || ih >= IH) {
+                                        for (ptrdiff_t k = 0; k < nph; k++)
+                                            memset(blk + k * plane + i * P, 0,
+                                                   (size_t)P * sizeof(FC_T));
+                                        continue;
+                                    }
+                                    FC_LOCAL(direct_stage_row)(xp + ih * IW, iw_n, lead, sw, P,
+                                                               plane, nph, ph_val, blk + i * P);
+                                }
                                 for (ptrdiff_t kw = 0; kw < KW; kw++) {
-                                    tap_x[ntaps] = blk + kh * dh * P + kw * dw;
+                                    tap_x[ntaps] = blk + ph_idx[kw] * plane + (kw * dw) / sw;
                                     tap_w[ntaps++] = tw0 + (kh * KW + kw) * FC_DIRECT_OB;
                                 }
-                            continue;
-                        }
-                        for (ptrdiff_t kh = 0; kh < KH; kh++) {
-                            FC_T *blk = stage + ((c * KD + kd) * KH + kh) * nph * plane;
-                            for (ptrdiff_t i = 0; i < rows; i++) {
-                                ptrdiff_t ih = (oh0 + i) * sh + kh * dh - ph;
-                                if (ih < 0 || ih >= IH) {
-                                    for (ptrdiff_t k = 0; k < nph; k++)
-                                        memset(blk + k * plane + i * P, 0,
-                                               (size_t)P * sizeof(FC_T));
-                                    continue;
-                                }
-                                FC_LOCAL(direct_stage_row)(xp + ih * IW, IW, pw, sw, P, plane,
-                                                           nph, ph_val, blk + i * P);
-                            }
-                            for (ptrdiff_t kw = 0; kw < KW; kw++) {
-                                tap_x[ntaps] = blk + ph_idx[kw] * plane + (kw * dw) / sw;
-                                tap_w[ntaps++] = tw0 + (kh * KW + kw) * FC_DIRECT_OB;
                             }
                         }
+                    for (ptrdiff_t kd = 0; kd < KD && dring; kd++) {
+                        const ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
+                        if (id >= 0 && id < ID) ring[id % KD] = id;
                     }
-                const ptrdiff_t flat = (rows - 1) * P + OW;
-                for (ptrdiff_t bk = 0; bk < nblk; bk++) {
-                    const FC_T *wb = packed + (gi * nblk + bk) * ntap_all * FC_DIRECT_OB;
-                    const ptrdiff_t o0 = gi * opg + bk * FC_DIRECT_OB;
-                    const ptrdiff_t ob = FC_MIN(FC_DIRECT_OB, opg - bk * FC_DIRECT_OB);
-                    FC_T *y_band[FC_DIRECT_OB];
-                    for (ptrdiff_t b = 0; b < ob; b++)
-                        y_band[b] = y + (((n * g->c_out + o0 + b) * OD + od) * OH + oh0) * OW;
-                    const FC_T *bias_b = bias ? bias + o0 : NULL;
-                    if (ob == FC_DIRECT_OB) {
-                        for (ptrdiff_t q0 = 0; q0 < flat; q0 += FC_FLAT_TW)
-                            FC_LOCAL(flat_tile)(FC_DIRECT_OB, FC_FLAT_TWV, ntaps, tap_x, tap_w,
-                                                wb, q0, FC_MIN(FC_FLAT_TW, flat - q0), P, OW,
-                                                y_band, bias_b);
-                    } else {
+                    /* a window is one row: its width is the "row length" of the stores */
+                    const ptrdiff_t ow_eff = wins > 1 ? cols : OW;
+                    const ptrdiff_t flat = (rows - 1) * P + cols;
+                    for (ptrdiff_t bk = 0; bk < nblk; bk++) {
+                        const FC_T *wb = packed + (gi * nblk + bk) * ntap_all * FC_DIRECT_OB;
+                        const ptrdiff_t o0 = gi * opg + bk * FC_DIRECT_OB;
+                        const ptrdiff_t ob = FC_MIN(FC_DIRECT_OB, opg - bk * FC_DIRECT_OB);
+                        FC_T *y_band[FC_DIRECT_OB];
                         for (ptrdiff_t b = 0; b < ob; b++)
-                            for (ptrdiff_t q0 = 0; q0 < flat; q0 += FC_FLAT_TW_MAX)
-                                FC_LOCAL(flat_tile)(1, FC_DIRECT_TWV_ONE, ntaps, tap_x, tap_w,
-                                                    wb + b, q0, FC_MIN(FC_FLAT_TW_MAX, flat - q0),
-                                                    P, OW, y_band + b, bias_b ? bias_b + b : NULL);
+                            y_band[b] =
+                                y + (((n * g->c_out + o0 + b) * OD + od) * OH + oh0) * OW + c0;
+                        const FC_T *bias_b = bias ? bias + o0 : NULL;
+                        if (ob == FC_DIRECT_OB) {
+                            FC_LOCAL(flat_run)(ntaps, tap_x, tap_w, wb, flat, P, ow_eff, y_band,
+                                               bias_b);
+                        } else {
+                            for (ptrdiff_t b = 0; b < ob; b++)
+                                for (ptrdiff_t q0 = 0; q0 < flat; q0 += FC_FLAT_TW_MAX)
+                                    FC_LOCAL(flat_tile)(1, FC_DIRECT_TWV_ONE, ntaps, tap_x,
+                                                        tap_w, wb + b, q0,
+                                                        FC_MIN(FC_FLAT_TW_MAX, flat - q0), P,
+                                                        ow_eff, y_band + b,
+                                                        bias_b ? bias_b + b : NULL);
+                        }
                     }
                 }
             }
@@ -303,6 +410,7 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
         fc_free(stage);
         fc_free((void *)tap_x);
         fc_free(tap_w);
+        fc_free(ring);
     }
     fc_free(packed);
     fc_free(ph_val);

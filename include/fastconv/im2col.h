@@ -54,7 +54,22 @@ typedef struct {
 typedef struct {
     ptrdiff_t off;
     int lo, hi;
+    int fast; /* no zero ends, and whole vectors read from off on stay inside the plane */
 } FC_LOCAL(im2col_span);
+
+/* The even lanes of a, then of b (stride-2 deinterleave). */
+#if FC_IL == 1
+#define FC_IM2COL_EVEN(a, b) (a)
+#elif FC_IL == 2
+#define FC_IM2COL_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2)
+#elif FC_IL == 4
+#define FC_IM2COL_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#elif FC_IL == 8
+#define FC_IM2COL_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#else
+#define FC_IM2COL_EVEN(a, b) \
+    __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#endif
 
 /* d[0..len) = the run of one tap (see im2col_span), with whole-vector copies: a vector may
  * run past the run's end into d[len..room) (room: what is left of the callback's block;
@@ -141,6 +156,7 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
                 const ptrdiff_t iw0 = run_w[r] * sw + kw * g->d[2] - g->pad[2];
                 e->off = 0;
                 e->lo = e->hi = 0;
+                e->fast = 0;
                 if (id < 0 || id >= ID || ih < 0 || ih >= IH) continue;
                 /* columns i with 0 <= iw0 + i*sw < IW */
                 ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
@@ -150,6 +166,11 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
                 e->off = (id * IH + ih) * IW + iw0;
                 e->lo = (int)lo;
                 e->hi = (int)hi;
+                /* the fast copy reads (sw <= 2) whole vectors: the run rounded up to a vector,
+                 * plus one more vector for stride 2 */
+                const ptrdiff_t reach = (run_len[r] + FC_IL - 1) / FC_IL * FC_IL * sw;
+                e->fast = sw <= 2 && lo == 0 && hi == run_len[r]
+                          && e->off + reach + (sw == 2 ? FC_IL : 0) <= plane;
             }
         }
         ptrdiff_t t = k0 % T, c = k0 / T;
@@ -160,6 +181,23 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
                 FC_LOCAL(im2col_span) e;
                 if (table) {
                     e = span[t * nrun + r];
+                    FC_T *d = drow + run_j[r];
+                    const int len = run_len[r];
+                    if (e.fast && d + (len + FC_IL - 1) / FC_IL * FC_IL <= dst_end) {
+                        /* the common case: whole vectors, no ends to zero (a vector may run
+                         * past the run: later runs, rows and panels overwrite it) */
+                        const FC_T *src = xc + e.off;
+                        if (sw == 1) {
+                            for (int i = 0; i < len; i += FC_IL)
+                                *(FC_IVECU *)(d + i) = *(const FC_IVECU *)(src + i);
+                        } else {
+                            for (int i = 0; i < len; i += FC_IL)
+                                *(FC_IVECU *)(d + i) =
+                                    FC_IM2COL_EVEN(*(const FC_IVECU *)(src + 2 * i),
+                                                   *(const FC_IVECU *)(src + 2 * i + FC_IL));
+                        }
+                        continue;
+                    }
                 } else {
                     const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
                     const ptrdiff_t id = run_d[r] * g->s[0] + kd * g->d[0] - g->pad[0];
@@ -172,6 +210,7 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
                     one.off = (id * IH + ih) * IW + iw0;
                     one.lo = (int)lo;
                     one.hi = (int)hi;
+                    one.fast = 0;
                     if (id < 0 || id >= ID || ih < 0 || ih >= IH) one.off = one.lo = one.hi = 0;
                     e = one;
                 }
@@ -187,8 +226,9 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
     }
 }
 
-int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w,
-                  const FC_T *bias, FC_T *y, int nthreads)
+/* One (image, group) item: its GEMM on `threads` threads. */
+static int FC_LOCAL(im2col_item)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w,
+                                 const FC_T *bias, FC_T *y, ptrdiff_t item, int threads)
 {
     const ptrdiff_t G = g->groups, cpg = g->c_in / G, opg = g->c_out / G;
     const ptrdiff_t in_plane = g->in[0] * g->in[1] * g->in[2];
@@ -196,10 +236,27 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
     const int N = (int)(g->out[0] * g->out[1] * g->out[2]);
     const ptrdiff_t packed_size =
         (ptrdiff_t)FC_CAT(fc_gemm_packed_a_size_, FC_DT)(FC_ISA_ENUM, M, K);
-    const int nr = fc_gemm_nr(FC_ISA_ENUM, FC_GEMM_DT);
     const int pointwise = K == cpg && g->s[0] == 1 && g->s[1] == 1 && g->s[2] == 1
                           && g->pad[0] == 0 && g->pad[1] == 0 && g->pad[2] == 0
                           && (ptrdiff_t)N == in_plane;
+    const ptrdiff_t n = item / G, gi = item % G;
+    const FC_T *xb = x + (n * g->c_in + gi * cpg) * in_plane;
+    FC_T *yb = y + (n * g->c_out + gi * opg) * (ptrdiff_t)N;
+    const FC_T *bb = bias ? bias + gi * opg : NULL;
+    const FC_T *a = packed_w + gi * packed_size;
+    if (pointwise) {
+        FC_STRIDED_B ctx = {.b = xb, .rs = (ptrdiff_t)N, .cs = 1, .isa = FC_ISA_ENUM};
+        return FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_PACK_B_STRIDED, &ctx, yb, N, bb, 0, threads);
+    }
+    FC_LOCAL(im2col_ctx) ctx = {.g = g, .x = xb, .nr = fc_gemm_nr(FC_ISA_ENUM, FC_GEMM_DT)};
+    return FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_LOCAL(im2col_pack_b), &ctx, yb, N, bb, 0,
+                   threads);
+}
+
+int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w,
+                  const FC_T *bias, FC_T *y, int nthreads)
+{
+    const ptrdiff_t G = g->groups;
     const ptrdiff_t items = g->n * G;
     /* Threads: whole (image, group) items, each one single-threaded GEMM, handed out
      * dynamically (a thread slowed down by other load on a shared machine does not hold up the
@@ -210,27 +267,19 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
     const int gemm_threads = per_item ? 1 : nthreads;
     int failed = 0;
 
-    FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads) if (per_item && nthreads > 1))
-    for (ptrdiff_t item = 0; item < items; item++) {
-        ptrdiff_t n = item / G, gi = item % G;
-        const FC_T *xb = x + (n * g->c_in + gi * cpg) * in_plane;
-        FC_T *yb = y + (n * g->c_out + gi * opg) * (ptrdiff_t)N;
-        const FC_T *bb = bias ? bias + gi * opg : NULL;
-        const FC_T *a = packed_w + gi * packed_size;
-        int rc;
-        if (pointwise) {
-            FC_STRIDED_B ctx = {.b = xb, .rs = (ptrdiff_t)N, .cs = 1, .isa = FC_ISA_ENUM};
-            rc = FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_PACK_B_STRIDED, &ctx, yb, N, bb, 0,
-                         gemm_threads);
-        } else {
-            FC_LOCAL(im2col_ctx) ctx = {.g = g, .x = xb, .nr = nr};
-            rc = FC_GEMM(FC_ISA_ENUM, M, N, K, a, FC_LOCAL(im2col_pack_b), &ctx, yb, N, bb, 0,
-                         gemm_threads);
-        }
-        if (rc != 0) {
-            FC_OMP(atomic write)
-            failed = 1;
-        }
+    /* Not one region with an if() clause: a region nested in another one, even a serialized
+     * one, gets freshly created threads from libgomp (not its pool's) at every call. */
+    if (per_item && nthreads > 1) {
+        FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads))
+        for (ptrdiff_t item = 0; item < items; item++)
+            if (FC_LOCAL(im2col_item)(g, x, packed_w, bias, y, item, 1) != 0) {
+                FC_OMP(atomic write)
+                failed = 1;
+            }
+    } else {
+        for (ptrdiff_t item = 0; item < items; item++)
+            if (FC_LOCAL(im2col_item)(g, x, packed_w, bias, y, item, gemm_threads) != 0)
+                failed = 1;
     }
     return failed ? FC_CONV_NOMEM : FC_CONV_OK;
 }
@@ -238,6 +287,7 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
 #undef FC_FN
 #undef FC_LOCAL
 #undef FC_IL
+#undef FC_IM2COL_EVEN
 #undef FC_IVEC
 #undef FC_IVECU
 #undef FC_GEMM

@@ -15,3 +15,9 @@ def pack_weight(geometry: Geometry, weight: npt.NDArray[np.floating], isa: int,
 def run(kernel: int, geometry: Geometry, x: npt.NDArray[np.floating],
         weight: npt.NDArray[np.floating], bias: npt.NDArray[np.floating] | None,
         y: npt.NDArray[np.floating], isa: int, nthreads: int) -> None: ...
+
+class Runner:
+    def __init__(self, kernel: int, geometry: Geometry, dtype: npt.DTypeLike, weight_size: int,
+                 isa: int, nthreads: int) -> None: ...
+    def __call__(self, x: npt.NDArray[np.floating], weight: npt.NDArray[np.floating],
+                 bias: npt.NDArray[np.floating] | None, y: npt.NDArray[np.floating]) -> None: ...

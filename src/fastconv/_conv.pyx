@@ -11,10 +11,13 @@ ISA number (``fastconv._dispatch.isa_index``). Nothing here raises a user-facing
 ``MemoryError`` when scratch memory cannot be allocated.
 """
 
+cimport numpy as cnp
 from cython cimport floating
 from libc.stddef cimport ptrdiff_t
 
 import numpy as np
+
+cnp.import_array()
 
 cdef extern from "fastconv/conv.h" nogil:
     int FC_CONV_OK
@@ -118,3 +121,78 @@ def run(int kernel, tuple geometry, const floating[::1] x, const floating[::1] w
         raise MemoryError(
             f"fastconv: could not allocate scratch memory for a convolution of geometry "
             f"{geometry}")
+
+
+cdef class Runner:
+    """One planned call of a kernel: geometry, ISA and thread count converted once, so that a
+    call only fetches the arrays' data pointers (``run`` re-reads the geometry tuple and
+    dispatches on the memoryviews' dtype at every call: microseconds on small layers).
+
+    ``runner(x, weight, bias, y)``: arrays as for :func:`run` (``bias`` may be None), of the
+    dtype the runner was made for; their sizes are checked against the geometry.
+    """
+
+    cdef fc_conv_geometry g
+    cdef int kernel, isa, nthreads, f64
+    cdef ptrdiff_t x_size, y_size, w_size, b_size
+    cdef object dtype
+
+    def __cinit__(self, int kernel, tuple geometry, dtype, ptrdiff_t weight_size, int isa,
+                  int nthreads):
+        _fill(&self.g, geometry)
+        self.kernel, self.isa, self.nthreads = kernel, isa, nthreads
+        self.dtype = np.dtype(dtype)
+        if self.dtype != np.float32 and self.dtype != np.float64:
+            raise TypeError(f"fastconv: Runner dtype must be float32 or float64, got {dtype}")
+        self.f64 = self.dtype == np.float64
+        self.x_size = self.g.n * self.g.c_in * self.g.in_[0] * self.g.in_[1] * self.g.in_[2]
+        self.y_size = self.g.n * self.g.c_out * self.g.out[0] * self.g.out[1] * self.g.out[2]
+        self.w_size = weight_size
+        self.b_size = self.g.c_out
+
+    cdef inline const void *_data(self, cnp.ndarray a, ptrdiff_t size, str name) except NULL:
+        if (cnp.PyArray_TYPE(a) != (<int>cnp.NPY_DOUBLE if self.f64 else <int>cnp.NPY_FLOAT)
+                or not cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_SIZE(a) != size):
+            raise ValueError(f"fastconv internal error: {name} must be a C-contiguous "
+                             f"{self.dtype} array of {size} elements")
+        return cnp.PyArray_DATA(a)
+
+    def __call__(self, cnp.ndarray x, cnp.ndarray weight, object bias, cnp.ndarray y):
+        cdef const void *xp = self._data(x, self.x_size, "x")
+        cdef const void *wp = self._data(weight, self.w_size, "weight")
+        cdef const void *bp = NULL
+        if bias is not None:
+            bp = self._data(<cnp.ndarray>bias, self.b_size, "bias")
+        if not cnp.PyArray_ISWRITEABLE(y):
+            raise ValueError("fastconv internal error: y must be writeable")
+        cdef void *yp = <void *>self._data(y, self.y_size, "y")
+        cdef int rc
+        with nogil:
+            if self.f64:
+                if self.kernel == 0:
+                    rc = fc_conv_direct_f64(self.isa, &self.g, <const double *>xp,
+                                            <const double *>wp, <const double *>bp,
+                                            <double *>yp, self.nthreads)
+                elif self.kernel == 1:
+                    rc = fc_conv_depthwise_f64(self.isa, &self.g, <const double *>xp,
+                                               <const double *>wp, <const double *>bp,
+                                               <double *>yp, self.nthreads)
+                else:
+                    rc = fc_conv_im2col_f64(self.isa, &self.g, <const double *>xp,
+                                            <const double *>wp, <const double *>bp,
+                                            <double *>yp, self.nthreads)
+            else:
+                if self.kernel == 0:
+                    rc = fc_conv_direct_f32(self.isa, &self.g, <const float *>xp,
+                                            <const float *>wp, <const float *>bp, <float *>yp,
+                                            self.nthreads)
+                elif self.kernel == 1:
+                    rc = fc_conv_depthwise_f32(self.isa, &self.g, <const float *>xp,
+                                               <const float *>wp, <const float *>bp,
+                                               <float *>yp, self.nthreads)
+                else:
+                    rc = fc_conv_im2col_f32(self.isa, &self.g, <const float *>xp,
+                                            <const float *>wp, <const float *>bp, <float *>yp,
+                                            self.nthreads)
+        if rc != FC_CONV_OK:
+            raise MemoryError("fastconv: could not allocate scratch memory for a convolution")

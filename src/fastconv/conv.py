@@ -219,26 +219,38 @@ def _weight_for(kernel: str, weight: np.ndarray, geometry: tuple, isa: int,
     return flat
 
 
-def _run(plan: _Plan, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-         out: np.ndarray | None, unbatched: bool, isa: int) -> np.ndarray:
-    """Compute into ``out`` (or a new array); ``weight`` is already in the kernel's form."""
-    shape = plan.out_shape[1:] if unbatched else plan.out_shape
-    y = np.empty(shape, dtype=plan.dtype) if out is None else out
+def _runner(plan: _Plan, isa: int):
+    """The compiled call of ``plan`` (``fastconv._conv.Runner``), or None for Winograd."""
+    if plan.kernel.startswith("winograd_"):
+        return None
+    kernels = _kernels()
+    p = plan.problem
+    if plan.kernel == "im2col":
+        w_size = kernels.packed_weight_size(plan.geometry, isa, plan.dtype)
+    else:
+        w_size = p.c_out * p.cin_per_group * prod(p.kernel)
+    return kernels.Runner(kernels.KERNELS[plan.kernel], plan.geometry, plan.dtype, w_size, isa,
+                          plan.threads)
+
+
+def _run(plan: _Plan, runner, x: np.ndarray, weight, bias: np.ndarray | None,
+         out: np.ndarray | None, unbatched: bool) -> np.ndarray:
+    """Compute into ``out`` (or a new array); ``weight`` is already in the kernel's form and
+    ``runner`` is :func:`_runner` of the plan."""
+    y = np.empty(plan.out_shape[1:] if unbatched else plan.out_shape, dtype=plan.dtype) \
+        if out is None else out
     if y.size == 0:
         return y
     if plan.pre_pad is not None:
         # non-zero padding modes: pad in NumPy (a copy), then a zero-padding convolution
         pad_width = ((0, 0), (0, 0)) + tuple(plan.pre_pad)
         x = np.pad(x, pad_width, mode=_NUMPY_PAD_MODE[plan.padding_mode])
-    if plan.kernel.startswith("winograd_"):
+    if runner is None:
         _winograd_plan.winograd_conv2d(x, weight, bias, plan.problem.pads, plan.threads,
                                        y.reshape(plan.out_shape))
         return y
-    xw = working_copy(x, plan.dtype).reshape(-1)
-    bw = None if bias is None else working_copy(bias, plan.dtype)
-    kernels = _kernels()
-    kernels.run(kernels.KERNELS[plan.kernel], plan.geometry, xw, weight, bw, y.reshape(-1), isa,
-                plan.threads)
+    runner(working_copy(x, plan.dtype), weight,
+           None if bias is None else working_copy(bias, plan.dtype), y)
     return y
 
 
@@ -262,15 +274,17 @@ def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, pad
         xb, unbatched = batched(x, ndim)
         plan = _plan(spec, xb.shape, compute_dtype(x, spec.weight), threads,
                      weights_prepared=False)
-        cached = (plan, unbatched)
+        check_out(None, plan.out_shape, plan.dtype, ())  # refuses unrepresentable shapes
+        cached = (plan, unbatched, _runner(plan, isa))
         _remember(_FUNCTION_PLANS, key, cached)
-    plan, unbatched = cached
+    plan, unbatched, runner = cached
     xb = x[np.newaxis] if unbatched else x
-    out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
-                    [x, weight, bias])
+    if out is not None:
+        out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
+                        [x, weight, bias])
     w = _weight_for(plan.kernel, working_copy(weight, plan.dtype), plan.geometry, isa,
                     plan.threads)
-    return _run(plan, xb, w, bias, out, unbatched, isa)
+    return _run(plan, runner, xb, w, bias, out, unbatched)
 
 
 _FUNCTION_DOC = """{ndim}-D convolution (cross-correlation, as ``torch.nn.functional.conv{ndim}d``).
@@ -461,20 +475,26 @@ class _ConvNd:
         array([[1., 3., 6., 9., 7.]])
         """
         x = check_array(x, "x")
-        dtype = compute_dtype(x, self._spec.weight)
         isa = _dispatch.isa_index()
-        key = (x.shape, dtype.str, _threads.resolve(threads), isa)
+        # the computed dtype follows from x's (the weight's is fixed)
+        key = (x.shape, x.dtype, _threads.resolve(threads), isa)
         call = self._calls.get(key)
         if call is None:
-            plan, unbatched = self._plan_for(x.shape, dtype, threads)
+            plan, unbatched = self._plan_for(x.shape, compute_dtype(x, self._spec.weight),
+                                             threads)
+            check_out(None, plan.out_shape, plan.dtype, ())  # refuses unrepresentable shapes
+            bias = self._spec.bias
             call = (plan, unbatched,
-                    self._prepared_weight(plan.kernel, plan.dtype, plan.geometry, isa))
+                    self._prepared_weight(plan.kernel, plan.dtype, plan.geometry, isa),
+                    _runner(plan, isa),
+                    None if bias is None else working_copy(bias, plan.dtype))
             _remember(self._calls, key, call)
-        plan, unbatched, w = call
+        plan, unbatched, w, runner, bias = call
         xb = x[np.newaxis] if unbatched else x
-        out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
-                        [x])
-        return _run(plan, xb, w, self._spec.bias, out, unbatched, isa)
+        if out is not None:
+            out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape,
+                            plan.dtype, [x])
+        return _run(plan, runner, xb, w, bias, out, unbatched)
 
     def __repr__(self) -> str:
         s = self._spec

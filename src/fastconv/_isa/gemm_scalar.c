@@ -165,7 +165,8 @@ typedef struct {
  * that are not descheduled on a shared machine -- take more). Columns are cut first: a column
  * unit packs only its own columns of B; rows are cut too only when N has too few panels. */
 typedef struct {
-    int units_m, units_n, panels_m, panels_n; /* grid, and panels per unit */
+    int units_m, units_n;   /* grid */
+    int panels_m, panels_n; /* panels in all (MR rows, NR columns) */
 } fc_gemm_grid;
 
 static fc_gemm_grid fc_gemm_make_grid(int M, int N, int mr, int nr, int nthreads)
@@ -175,21 +176,21 @@ static fc_gemm_grid fc_gemm_make_grid(int M, int N, int mr, int nr, int nthreads
     fc_gemm_grid g;
     g.units_n = FC_MIN(np, target);
     g.units_m = FC_MIN(mp, (target + g.units_n - 1) / g.units_n);
-    g.panels_n = (np + g.units_n - 1) / g.units_n;
-    g.panels_m = (mp + g.units_m - 1) / g.units_m;
-    g.units_n = (np + g.panels_n - 1) / g.panels_n; /* drop units left empty by rounding */
-    g.units_m = (mp + g.panels_m - 1) / g.panels_m;
+    g.panels_n = np; /* totals: units split them as evenly as whole panels allow */
+    g.panels_m = mp;
     return g;
 }
 
+/* Unit u: rows and columns of C split into units_m x units_n ranges of whole panels whose
+ * sizes differ by at most one panel (so that the units of each thread add up evenly). */
 static fc_gemm_share fc_gemm_unit(fc_gemm_grid g, int M, int N, int mr, int nr, int u)
 {
     int um = u / g.units_n, un = u % g.units_n;
     fc_gemm_share s;
-    s.m0 = um * g.panels_m * mr;
-    s.m1 = FC_MIN(M, s.m0 + g.panels_m * mr);
-    s.n0 = un * g.panels_n * nr;
-    s.n1 = FC_MIN(N, s.n0 + g.panels_n * nr);
+    s.m0 = (int)((long long)um * g.panels_m / g.units_m) * mr;
+    s.m1 = FC_MIN(M, (int)((long long)(um + 1) * g.panels_m / g.units_m) * mr);
+    s.n0 = (int)((long long)un * g.panels_n / g.units_n) * nr;
+    s.n1 = FC_MIN(N, (int)((long long)(un + 1) * g.panels_n / g.units_n) * nr);
     return s;
 }
 
@@ -218,8 +219,8 @@ static fc_gemm_plan fc_gemm_make_plan(int M, int N, int K, int mr, int nr, int n
     int units = FC_MIN(4 * nthreads, FC_MAX(2 * nthreads, mp / 4));
     plan.grid.units_n = 1;
     plan.grid.panels_n = np;
-    plan.grid.panels_m = (mp + units - 1) / units;
-    plan.grid.units_m = (mp + plan.grid.panels_m - 1) / plan.grid.panels_m;
+    plan.grid.units_m = FC_MIN(units, mp);
+    plan.grid.panels_m = mp;
     return plan;
 }
 
@@ -341,9 +342,13 @@ static void SFX(fc_gemm_share_)(const CONFIG *cfg, fc_gemm_share sh, int K, cons
     const int KC = cfg->kc, MC = cfg->mc;
     /* K == 0 still runs one (empty) K block: C = (accumulate ? C : 0) + bias */
     const int kblocks = K > 0 ? (K + KC - 1) / KC : 1;
-    const int NCB = shared ? sh.n1 - sh.n0
-                           : fc_gemm_block_cols(sh.m1 - sh.m0, MC, cfg->nc, KC, cfg->nr, K,
-                                                sizeof(T));
+    int NCB = shared ? sh.n1 - sh.n0
+                     : fc_gemm_block_cols(sh.m1 - sh.m0, MC, cfg->nc, KC, cfg->nr, K, sizeof(T));
+    if (!shared && sh.n1 - sh.n0 > NCB) {
+        /* as many blocks as the cap needs, of even widths (no sliver of a last block) */
+        const int nblocks = (sh.n1 - sh.n0 + NCB - 1) / NCB, nr = cfg->nr;
+        NCB = ((sh.n1 - sh.n0 + nblocks - 1) / nblocks + nr - 1) / nr * nr;
+    }
     for (int jc = sh.n0; jc < sh.n1; jc += NCB) {
         const int nc = FC_MIN(NCB, sh.n1 - jc);
         for (int kb = 0; kb < kblocks; kb++) {
