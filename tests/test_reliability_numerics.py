@@ -30,6 +30,26 @@ def _poison(x, values=(np.nan, np.inf, -np.inf)):
     return x
 
 
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("algorithm", ["direct", "im2col", "auto", "layer"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_nonfinite_weight_meets_padding(isa, ndim, bad, algorithm, dtype):
+    # found by tools/fuzz.py: kernels that skip zero padding lost a NaN/Inf weight whose tap
+    # only ever lands in the padding; the reference (and PyTorch) give 0 * NaN = NaN there
+    x = _x((2, 2) + (2,) * ndim, dtype)
+    w = _x((3, 2) + (2,) * ndim, dtype, seed=1)
+    w[(1, 0) + (0,) * ndim] = bad  # stride 2, dilation 2, padding 1: tap 0 meets padding only
+    kw = dict(stride=2, padding=1, dilation=2)
+    expected = ref_conv(x, w, **kw)
+    assert np.isnan(expected[:, 1]).all()
+    if algorithm == "layer":
+        y = getattr(fastconv, f"Conv{ndim}d")(w, **kw)(x)
+    else:
+        y = getattr(fastconv, f"conv{ndim}d")(x, w, algorithm=algorithm, **kw)
+    assert_close(y, expected, dtype)
+
+
 @pytest.mark.parametrize("algorithm", ["direct", "im2col", "auto"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv_nan_inf_in_input(isa, algorithm, dtype):

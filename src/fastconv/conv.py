@@ -33,7 +33,8 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 #: thread count and ISA); small caches: a call that misses only pays the planning again.
 _PLAN_CACHE_SIZE = 64
 _FUNCTION_PLANS: dict[tuple, tuple] = {}
-_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                   "circular": "wrap"}
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,13 @@ def _as_tuple(padding):
 
 
 def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: object,
-          weights_prepared: bool = True) -> _Plan:
+          weights_prepared: bool = True, pad_zeros: bool = False) -> _Plan:
     """Resolve sizes, padding, algorithm and threads for an input of ``x_shape`` (batched).
 
     ``weights_prepared``: False for the functional calls, which prepare (pack, transform) the
     weight on every call; ``"auto"`` weighs that cost (``fastconv._algorithms.choose``).
+    ``pad_zeros``: write zero padding out in NumPy instead of skipping it in the kernels (a
+    NaN or infinite weight times a padding zero must give NaN, as in the reference).
     """
     ndim = spec.ndim
     batch, c_in, in_size = x_shape[0], x_shape[1], tuple(x_shape[2:])
@@ -159,8 +162,9 @@ def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: objec
     pads = resolve_padding(padding, in_size, kernel, spec.stride, spec.dilation)
     out_size = conv_output_size(in_size, kernel, spec.stride, pads, spec.dilation)
     pre_pad = None
-    if spec.padding_mode != "zeros" and any(p != (0, 0) for p in pads):
-        _check_mode_padding(spec.padding_mode, in_size, pads)
+    if (spec.padding_mode != "zeros" or pad_zeros) and any(p != (0, 0) for p in pads):
+        if spec.padding_mode != "zeros":
+            _check_mode_padding(spec.padding_mode, in_size, pads)
         pre_pad = pads
         in_size = tuple(n + b + a for n, (b, a) in zip(in_size, pads))
         pads = ((0, 0),) * ndim
@@ -242,7 +246,8 @@ def _run(plan: _Plan, runner, x: np.ndarray, weight, bias: np.ndarray | None,
     if y.size == 0:
         return y
     if plan.pre_pad is not None:
-        # non-zero padding modes: pad in NumPy (a copy), then a zero-padding convolution
+        # non-zero padding modes (or zeros facing a non-finite weight): pad in NumPy (a copy),
+        # then a convolution without padding
         pad_width = ((0, 0), (0, 0)) + tuple(plan.pre_pad)
         x = np.pad(x, pad_width, mode=_NUMPY_PAD_MODE[plan.padding_mode])
     if runner is None:
@@ -252,6 +257,17 @@ def _run(plan: _Plan, runner, x: np.ndarray, weight, bias: np.ndarray | None,
     runner(working_copy(x, plan.dtype), weight,
            None if bias is None else working_copy(bias, plan.dtype), y)
     return y
+
+
+def _padded(plan: _Plan) -> bool:
+    return any(p != (0, 0) for p in plan.problem.pads)
+
+
+def _all_finite(weight: np.ndarray) -> bool:
+    # dot with zeros is NaN iff some entry is NaN or infinite; as fast as a read of the weight
+    flat = weight.reshape(-1)
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(np.dot(flat, np.zeros_like(flat)))) if flat.size else True
 
 
 def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, padding_mode,
@@ -278,6 +294,18 @@ def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, pad
         cached = (plan, unbatched, _runner(plan, isa))
         _remember(_FUNCTION_PLANS, key, cached)
     plan, unbatched, runner = cached
+    if plan.pre_pad is None and _padded(plan) and not _all_finite(weight):
+        key = (*key, "pad zeros")
+        cached = _FUNCTION_PLANS.get(key)
+        if cached is None:
+            spec = _spec(ndim, weight, bias, stride, padding, dilation, groups, padding_mode,
+                         algorithm, copy=False)
+            plan = _plan(spec, (x[np.newaxis] if unbatched else x).shape,
+                         compute_dtype(x, spec.weight), threads, weights_prepared=False,
+                         pad_zeros=True)
+            cached = (plan, unbatched, _runner(plan, isa))
+            _remember(_FUNCTION_PLANS, key, cached)
+        plan, unbatched, runner = cached
     xb = x[np.newaxis] if unbatched else x
     if out is not None:
         out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape, plan.dtype,
@@ -387,6 +415,7 @@ class _ConvNd:
                  padding_mode="zeros", algorithm="auto"):
         self._spec = _spec(self._ndim, weight, bias, stride, padding, dilation, groups,
                            padding_mode, algorithm, copy=True)
+        self._pad_zeros = not _all_finite(self._spec.weight)  # see _plan
         # weights in each kernel's form, per (dtype, kernel, ISA, geometry that shapes them)
         self._prepared: dict[tuple, np.ndarray] = {}
         # (input shape, dtype, threads, ISA) -> (plan, unbatched, prepared weight)
@@ -432,11 +461,12 @@ class _ConvNd:
     def _plan_for(self, shape: tuple[int, ...], dtype, threads=None) -> tuple[_Plan, bool]:
         ndim = self._ndim
         if len(shape) == ndim + 1:
-            return _plan(self._spec, (1, *shape), dtype, threads), True
+            return _plan(self._spec, (1, *shape), dtype, threads,
+                         pad_zeros=self._pad_zeros), True
         if len(shape) != ndim + 2:
             raise ValueError(f"input shape must have {ndim + 2} dims (N, C, ...) or {ndim + 1} "
                              f"unbatched, got {shape}")
-        return _plan(self._spec, shape, dtype, threads), False
+        return _plan(self._spec, shape, dtype, threads, pad_zeros=self._pad_zeros), False
 
     def algorithm_for(self, input_shape) -> str:
         """The algorithm (a public ``algorithm=`` name) a call with ``input_shape`` uses.
