@@ -373,7 +373,8 @@ def test_spp_levels():
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("value, exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
-                                        ("2", TypeError), (True, TypeError)])
+                                        ("2", TypeError), (True, TypeError),
+                                        (2**40, ValueError)])
 def test_threads(name, value, exc):
     x, kw = base(name)
     expect(exc, named("threads"), name, x, {**kw, "threads": value})

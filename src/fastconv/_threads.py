@@ -23,6 +23,8 @@ from ._extension import load
 
 # Below this much work per thread (in multiply-adds) extra threads do not pay for themselves.
 MIN_WORK_PER_THREAD = 1 << 17
+# More threads than any machine has: a larger count is a mistake (and would overflow C's int).
+MAX_THREADS = 1 << 16
 
 _process_default: int | None = None
 _context_default: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -69,12 +71,14 @@ def _env_default() -> int:
 def check_threads(n: object, name: str = "threads") -> int:
     """Validate a thread count: an int >= 1, or -1 for every CPU."""
     if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
-        raise TypeError(f"{name} must be an int >= 1 or -1 (all CPUs), got {n!r}")
+        raise TypeError(f"{name} must be an int from 1 to {MAX_THREADS} or -1 (all CPUs), "
+                        f"got {n!r}")
     n = int(n)  # type: ignore[call-overload]
     if n == -1:
         return cpu_count()
-    if n < 1:
-        raise ValueError(f"{name} must be an int >= 1 or -1 (all CPUs), got {n}")
+    if n < 1 or n > MAX_THREADS:
+        raise ValueError(f"{name} must be an int from 1 to {MAX_THREADS} or -1 (all CPUs), "
+                         f"got {n}")
     return n
 
 
