@@ -21,8 +21,11 @@
  * Bands of one row are also cut into column windows (whole vectors, each staged on its own, P =
  * window + border) when a row's staging outgrows the budget (long 1-D rows) or when there are
  * fewer than 4 items per thread (1-D: a single row); a window reads the input as if padded by
- * pad - window start. The weights are repacked per call by the whole team, then items are
- * handed out dynamically. (Depthwise convolution has its own kernel, fastconv/depthwise.h.)
+ * pad - window start. 3-D layers with stride and dilation 1 in D run a chunk of consecutive
+ * output depths per item and keep the staged depth slices in a ring of kD slots (slice id in
+ * slot id % kD), so each further depth stages one slice, not kD. The weights are repacked per
+ * call by the whole team, then items are handed out dynamically. (Depthwise convolution has
+ * its own kernel, fastconv/depthwise.h.)
  *
  * Template: included by _isa/conv_<isa>.c once per dtype with FC_T (float/double), FC_T_BYTES
  * (its size), FC_DT (f32/f64), FC_ISA_NAME (scalar/avx2/...), FC_VEC_BYTES (SIMD width in

@@ -18,7 +18,8 @@ winograd*   ``winograd_f2`` / ``_f4`` / ``_f6``: F(m x m, 3 x 3) of ``fastconv._
 ``"auto"`` (:func:`choose`) follows a table measured on the development machine (AMD Zen 5,
 AVX-512; GFLOP/s of the layer objects, float32, 1 thread, ``benchmarks/bench_conv.py`` shapes;
 CPU time or best-of-15 wall time, ranges over runs: the machine was shared). The direct kernel
-runs bands of output rows laid end to end (fastconv/direct.h):
+runs bands of output rows laid end to end, and cuts one-row bands (1-D layers) into column
+windows so that every thread gets work (fastconv/direct.h):
 
 ==================  ===========  =========  =================================================
 layer               direct       im2col     why
@@ -30,7 +31,7 @@ resnet18.conv5      59           134        7 columns: 78%
 vgg16.conv1_2       175-198      118        224 columns; the GEMM's B block spills the cache
 vgg16.conv3_2       155-179      176-196    256 channels: a weight block outgrows L1
 conv3d 32ch 56x56   173-182      113-120    GEMM M = 32 wastes most of a 14-row micro-tile
-conv1d 256ch 1024   185          145        1024 columns
+conv1d 256ch 1024   212-222      203-213    1024 columns; also at 2 threads (windows)
 resnet.down (s2)    120-138      153-177    stride 2: rows staged per kh and output row
 resnet.stem (3ch)   178-192      107-138    K = 147: too short to amortise GEMM packing
 resnet50.1x1        124-131      161-183    1x1: the GEMM reads the input as it is
