@@ -51,10 +51,10 @@ typedef struct {
 /* Elements of the packed transformed weights. dtype: FC_GEMM_F32 / FC_GEMM_F64. */
 size_t fc_winograd_packed_weights_size(int isa, int dtype, int tile, int c_out,
                                        int cin_per_group, int groups);
-/* Transforms w (C_out x Cg x 3 x 3, C-contiguous float64) with G (alpha x 3, float64) in
- * float64, rounds once to the working dtype and writes the packed layout above. */
+/* Transforms w (C_out x Cg x 3 x 3, C-contiguous, the working dtype) with G (alpha x 3,
+ * float64) in float64, rounds once to the working dtype and writes the packed layout above. */
 void fc_winograd_transform_weights_f32(int isa, int tile, int c_out, int cin_per_group,
-                                       int groups, const double *w, const double *G,
+                                       int groups, const float *w, const double *G,
                                        float *packed, int nthreads);
 void fc_winograd_transform_weights_f64(int isa, int tile, int c_out, int cin_per_group,
                                        int groups, const double *w, const double *G,
@@ -74,7 +74,7 @@ int fc_winograd_conv2d_f64(int isa, const fc_winograd_geometry *geo, const doubl
 /* Per-ISA weight transforms and drivers (defined in _isa/winograd_<isa>.c; geo resolved). */
 #define FC_WINOGRAD_DECLARE(ISA)                                                              \
     void fc_winograd_transform_weights_f32_##ISA(int tile, int c_out, int cg, int groups,     \
-                                                 const double *w, const double *G,            \
+                                                 const float *w, const double *G,             \
                                                  float *packed, int nthreads);                \
     void fc_winograd_transform_weights_f64_##ISA(int tile, int c_out, int cg, int groups,     \
                                                  const double *w, const double *G,            \

@@ -5,7 +5,7 @@ import numpy.typing as npt
 
 def packed_weights_size(isa: int, f64: bool, tile: int, c_out: int, cin_per_group: int,
                         groups: int) -> int: ...
-def transform_weights(w: npt.NDArray[np.float64], g: npt.NDArray[np.float64], tile: int,
+def transform_weights(w: npt.NDArray[np.floating], g: npt.NDArray[np.float64], tile: int,
                       groups: int, isa: int, nthreads: int,
                       packed: npt.NDArray[np.floating]) -> None: ...
 def plan(x_shape: tuple[int, int, int, int], c_out: int, tile: int, groups: int, out_h: int,

@@ -20,7 +20,7 @@ cdef extern from "fastconv/winograd.h":
     size_t fc_winograd_packed_weights_size(int isa, int dtype, int tile, int c_out,
                                            int cin_per_group, int groups) nogil
     void fc_winograd_transform_weights_f32(int isa, int tile, int c_out, int cin_per_group,
-                                           int groups, const double *w, const double *G,
+                                           int groups, const float *w, const double *G,
                                            float *packed, int nthreads) nogil
     void fc_winograd_transform_weights_f64(int isa, int tile, int c_out, int cin_per_group,
                                            int groups, const double *w, const double *G,
@@ -46,9 +46,10 @@ def packed_weights_size(int isa, bint f64, int tile, int c_out, int cin_per_grou
                                            c_out, cin_per_group, groups)
 
 
-def transform_weights(const double[:, :, :, ::1] w, const double[:, ::1] g, int tile,
+def transform_weights(const real[:, :, :, ::1] w, const double[:, ::1] g, int tile,
                       int groups, int isa, int nthreads, real[::1] packed):
-    """``packed`` = U = G w G^T (computed in float64) in the packed GEMM layout."""
+    """``packed`` = U = G w G^T (computed in float64 from ``w`` of the working dtype) in the
+    packed GEMM layout."""
     cdef int c_out = w.shape[0], cg = w.shape[1]
     with nogil:
         if real is float:

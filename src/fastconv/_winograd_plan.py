@@ -330,7 +330,7 @@ def prepare_weights(w, tile: int, dtype, isa: int | None = None, groups: int = 1
                                     groups)
     packed = np.empty(size, dtype=dtype)
     g = matrices(tile)[1]
-    wino.transform_weights(np.ascontiguousarray(w, dtype=np.float64), g, tile, groups, isa,
+    wino.transform_weights(np.ascontiguousarray(w, dtype=dtype), g, tile, groups, isa,
                            threads, packed)
     packed.flags.writeable = False
     return PreparedWeights(tile, dtype, isa, c_out, cin_per_group, groups, packed)

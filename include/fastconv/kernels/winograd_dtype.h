@@ -3,19 +3,21 @@
  * fc_winograd_transform_weights_<t>_<isa>, the per-tile code for m = 2, 4, 6 and the driver
  * fc_winograd_conv2d_<t>_<isa> that runs the work units on OpenMP threads. */
 
-/* U = G g G^T in double for every (k, c), rounded once to FC_WT, in the packed-A layout of
- * this ISA's GEMM. Work goes panel by panel (MR output channels), a chunk of input channels at a
- * time: the chunk's (channel, row) pairs are exactly the next chunk x MR values of every xi's
- * packed matrix, so they are the vector lanes of the arithmetic (at most FC_WINO_WPAIRS), and
- * each xi's results are copied out as one contiguous run (writing alpha^2 strided streams
- * directly would alias in the caches: the matrices are a power-of-two apart). Every element
- * is written exactly once (rows past Kg in the last panel get zeros). Compiled per ISA so that
- * the double arithmetic uses its vectors. */
+/* U = G g G^T in double for every (k, c), from weights of the working dtype, rounded once to
+ * FC_WT, in the packed-A layout of this ISA's GEMM. Work goes panel by panel (MR output
+ * channels), a chunk of input channels at a time: the chunk's (channel, row) pairs are exactly
+ * the next chunk x MR values of every xi's packed matrix, so they are the vector lanes of the
+ * arithmetic (at most FC_WINO_WPAIRS), and each xi's results are copied out as one contiguous
+ * run (writing alpha^2 strided streams directly would alias in the caches: the matrices are a
+ * power-of-two apart). Every element is written exactly once (rows past Kg in the last panel
+ * get zeros). The lane loops are nested (channel, row), not divided out of one index: with MR
+ * known only at run time, two integer divisions per lane were most of the transform's time,
+ * which matters to the functional calls that transform on every call. */
 #ifndef FC_WINO_WPAIRS
 #define FC_WINO_WPAIRS 64
 #endif
 void FC_CAT(FC_CAT(FC_CAT(fc_winograd_transform_weights_, FC_WSFX), _), FC_WISA)(
-    int tile, int c_out, int cg, int groups, const double *w, const double *G, FC_WT *packed,
+    int tile, int c_out, int cg, int groups, const FC_WT *w, const double *G, FC_WT *packed,
     int nthreads)
 {
     const int alpha = tile + 2, kg = c_out / groups;
@@ -34,13 +36,19 @@ void FC_CAT(FC_CAT(FC_CAT(fc_winograd_transform_weights_, FC_WSFX), _), FC_WISA)
         double gk[9][FC_WINO_WPAIRS], tmp[8][3][FC_WINO_WPAIRS];
         FC_WT out[FC_WINO_WPAIRS];
         FC_WT *base = packed + (size_t)gi * one + (size_t)p * mr * cg;
-        const double *wp = w + (size_t)(gi * kg + p * mr) * cg * 9;
+        const FC_WT *wp = w + (size_t)(gi * kg + p * mr) * cg * 9;
         for (int c0 = 0; c0 < cg; c0 += chunk) {
-            const int n = FC_MIN(chunk, cg - c0) * mr; /* pairs: lane i = (c0 + i / mr, i % mr) */
-            for (int i = 0; i < n; i++) {
-                const int r = i % mr, c = c0 + i / mr;
-                const double *g = wp + ((size_t)r * cg + c) * 9;
-                for (int e = 0; e < 9; e++) gk[e][i] = r < rows ? g[e] : 0.0;
+            const int nc = FC_MIN(chunk, cg - c0);
+            const int n = nc * mr; /* pairs: lane cc * mr + r = (channel c0 + cc, row r) */
+            for (int r = 0; r < mr; r++) {
+                if (r < rows) {
+                    const FC_WT *g = wp + ((size_t)r * cg + c0) * 9; /* nc x 9, contiguous */
+                    for (int cc = 0; cc < nc; cc++)
+                        for (int e = 0; e < 9; e++) gk[e][cc * mr + r] = (double)g[cc * 9 + e];
+                } else {
+                    for (int cc = 0; cc < nc; cc++)
+                        for (int e = 0; e < 9; e++) gk[e][cc * mr + r] = 0.0;
+                }
             }
             for (int a = 0; a < alpha; a++)
                 for (int j = 0; j < 3; j++)

@@ -76,7 +76,7 @@ size_t fc_winograd_scratch_bytes(int isa, int dtype, const fc_winograd_geometry 
 /* ISA dispatch of the weight transform and the convolution (per-ISA code: winograd_dtype.h). */
 #define FC_WINO_DISPATCH(T, SFX)                                                              \
     void fc_winograd_transform_weights_##SFX(int isa, int tile, int c_out, int cg,            \
-                                             int groups, const double *w, const double *G,    \
+                                             int groups, const T *w, const double *G,         \
                                              T *packed, int nthreads)                         \
     {                                                                                         \
         switch (isa) {                                                                        \
