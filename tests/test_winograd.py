@@ -90,13 +90,17 @@ def test_empty_batch(isa):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("tile", TILES)
-def test_decomposition_does_not_change_the_answer(isa, tile, dtype):
-    """Threads, tiles per block and output-channel splits: bitwise the same result."""
+@pytest.mark.parametrize("groups", (1, 2))
+def test_decomposition_does_not_change_the_answer(isa, tile, dtype, groups):
+    """Threads, tiles per block and output-channel splits (at 2 threads a split block shares
+    one input transform between the threads): bitwise the same result."""
     rng = np.random.default_rng(7)
-    x, weight, bias, pads, groups = _problem((3, 24, 40, 15, 19, (1, 1, 1, 1), 1), dtype, rng)
-    prepared = wp.prepare_weights(weight, tile, dtype)
+    x, weight, bias, pads, groups = _problem((3, 24, 40, 15, 19, (1, 1, 1, 1), groups), dtype,
+                                             rng)
+    prepared = wp.prepare_weights(weight, tile, dtype, groups=groups)
     first = wp.winograd_conv2d(x, prepared, bias, pads, 1)
-    for threads, block, split in ((2, 0, 0), (2, 1, 3), (1, 40, 2), (2, 7, 1), (1, 1000, 5)):
+    for threads, block, split in ((2, 0, 0), (2, 1, 3), (1, 40, 2), (2, 7, 1), (1, 1000, 5),
+                                  (2, 1000, 2), (2, 32, 7)):
         y = wp.winograd_conv2d(x, prepared, bias, pads, threads, block_tiles=block,
                                k_split=split)
         np.testing.assert_array_equal(y, first, err_msg=f"{threads=} {block=} {split=}")

@@ -88,6 +88,21 @@ typedef struct {
 #include "fastconv/kernels/winograd_tile.h"
 #undef FC_WM
 
+/* The unit of tile size m (see winograd_tile.h). */
+static void FC_CAT(fc_wino_unit_, FC_WSFX)(int m, const FC_CAT(fc_wino_call_, FC_WSFX) *call,
+                                          long t0, int nt, int gi, int c_lo, int c_hi, int k0,
+                                          int k1, FC_WT *v, FC_WT *mm, int *tiles)
+{
+    switch (m) {
+    case 2: FC_CAT(FC_CAT(fc_wino_unit_f2_, FC_WSFX), _)(call, t0, nt, gi, c_lo, c_hi, k0, k1,
+                                                       v, mm, tiles); break;
+    case 4: FC_CAT(FC_CAT(fc_wino_unit_f4_, FC_WSFX), _)(call, t0, nt, gi, c_lo, c_hi, k0, k1,
+                                                       v, mm, tiles); break;
+    default: FC_CAT(FC_CAT(fc_wino_unit_f6_, FC_WSFX), _)(call, t0, nt, gi, c_lo, c_hi, k0, k1,
+                                                        v, mm, tiles); break;
+    }
+}
+
 int FC_CAT(FC_CAT(FC_CAT(fc_winograd_conv2d_, FC_WSFX), _), FC_WISA)(
     const fc_winograd_geometry *geo, const FC_WT *x, const FC_WT *packed, const FC_WT *bias,
     FC_WT *y, int nthreads)
@@ -130,6 +145,50 @@ int FC_CAT(FC_CAT(FC_CAT(fc_winograd_conv2d_, FC_WSFX), _), FC_WISA)(
     const size_t bytes = (v_elems + m_elems) * sizeof(FC_WT) + 3 * (size_t)block * sizeof(int);
     int failed = 0;
 
+    if (ksplit > 1 && nthreads > 1) {
+        /* The output channels of each block are split between threads: rather than every split
+         * transforming the block's whole input again (the team did it ksplit times), the team
+         * transforms it once into one shared V, each thread a range of input channels, then
+         * splits the products and output transforms. */
+        FC_WT *vshared = (FC_WT *)fc_malloc(v_elems * sizeof(FC_WT));
+        if (vshared == NULL) return -1;
+        const int cchunks = FC_MIN(call.cg, 4 * nthreads);
+        FC_OMP(parallel num_threads(nthreads))
+        {
+            FC_WT *scratch = (FC_WT *)fc_malloc(bytes - v_elems * sizeof(FC_WT));
+            if (scratch == NULL) {
+                FC_OMP(atomic write)
+                failed = 1;
+            }
+            FC_WT *mm = scratch;
+            int *tiles = scratch ? (int *)(mm + m_elems) : NULL;
+            /* every thread runs the same sequence of work-sharing loops (and barriers) */
+            for (long bg = 0; bg < nblocks * geo->groups; bg++) {
+                const int gi = (int)(bg % geo->groups);
+                const long t0 = bg / geo->groups * block;
+                const int nt = (int)FC_MIN((long)block, ntiles - t0);
+                FC_OMP(for schedule(static))
+                for (int q = 0; q < cchunks; q++) {
+                    const int c_lo = (int)((long)call.cg * q / cchunks);
+                    const int c_hi = (int)((long)call.cg * (q + 1) / cchunks);
+                    if (scratch != NULL)
+                        FC_CAT(fc_wino_unit_, FC_WSFX)(m, &call, t0, nt, gi, c_lo, c_hi, 0, 0,
+                                                       vshared, NULL, tiles);
+                }
+                FC_OMP(for schedule(dynamic, 1))
+                for (int split = 0; split < ksplit; split++) {
+                    const int k0 = split * kper, k1 = FC_MIN(call.kg, k0 + kper);
+                    if (scratch != NULL && k0 < k1)
+                        FC_CAT(fc_wino_unit_, FC_WSFX)(m, &call, t0, nt, gi, 0, 0, k0, k1,
+                                                       vshared, mm, tiles);
+                }
+            }
+            fc_free(scratch);
+        }
+        fc_free(vshared);
+        return failed ? -1 : 0;
+    }
+
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
         FC_WT *scratch = (FC_WT *)fc_malloc(bytes);
@@ -149,14 +208,8 @@ int FC_CAT(FC_CAT(FC_CAT(fc_winograd_conv2d_, FC_WSFX), _), FC_WISA)(
             const int nt = (int)FC_MIN((long)block, ntiles - t0);
             FC_WT *v = scratch, *mm = v + v_elems;
             int *tiles = (int *)(mm + m_elems);
-            switch (m) {
-            case 2: FC_CAT(FC_CAT(fc_wino_unit_f2_, FC_WSFX), _)(&call, t0, nt, gi, k0, k1,
-                                                               v, mm, tiles); break;
-            case 4: FC_CAT(FC_CAT(fc_wino_unit_f4_, FC_WSFX), _)(&call, t0, nt, gi, k0, k1,
-                                                               v, mm, tiles); break;
-            default: FC_CAT(FC_CAT(fc_wino_unit_f6_, FC_WSFX), _)(&call, t0, nt, gi, k0, k1,
-                                                                v, mm, tiles); break;
-            }
+            FC_CAT(fc_wino_unit_, FC_WSFX)(m, &call, t0, nt, gi, 0, call.cg, k0, k1, v, mm,
+                                           tiles);
         }
         fc_free(scratch);
     }
