@@ -93,10 +93,12 @@ def test_winograd_is_2d_only(conv, w_shape):
 
 @pytest.mark.parametrize("shape, c, auto, explicit", [
     ((1, 64, 56, 56), 64, "winograd_f4", "winograd_f4"),
-    ((1, 256, 14, 14), 256, "winograd_f2", "winograd_f2"),   # 16 tiles of 4x4: too few
+    ((1, 256, 14, 14), 256, "winograd_f4", "winograd_f4"),   # 16 tiles of 4x4: enough
+    ((1, 256, 10, 10), 256, "winograd_f2", "winograd_f2"),   # 9 tiles of 4x4: too few
     ((1, 512, 7, 7), 512, "winograd_f2", "winograd_f2"),
     ((8, 32, 8, 8), 32, "winograd_f4", "winograd_f4"),       # 8 x 2 x 2 = 32 tiles of 4x4
-    ((1, 32, 16, 16), 32, None, "winograd_f2"),              # F2 needs 64 channels in "auto"
+    ((1, 32, 16, 16), 32, "winograd_f4", "winograd_f4"),     # 16 tiles, 32 channels
+    ((1, 32, 10, 10), 32, None, "winograd_f2"),              # F2 needs 64 channels in "auto"
     ((1, 16, 56, 56), 16, None, "winograd_f4"),              # direct wins at 16 channels
 ])
 def test_auto_and_winograd_pick_tiles_within_the_accuracy_policy(shape, c, auto, explicit):
@@ -126,3 +128,15 @@ def test_auto_never_picks_a_tile_above_the_float32_bound():
                                       ((1, 1), (1, 1)), (size, size))
         tile = _winograd_plan.ALGORITHM_TILE[_algorithms.choose("auto", problem)]
         assert _winograd_plan.ERROR_BOUND["float32"][tile] <= _winograd_plan.AUTO_FLOAT32_BOUND
+
+
+@pytest.mark.parametrize("c, size, expected", [
+    (256, 14, "winograd_f2"),   # 16 tiles of 4x4 do not pay back a per-call transform, 49 of 2x2 do
+    (64, 56, "winograd_f4"),
+    (512, 7, None),             # 16 tiles of 2x2: im2col
+])
+def test_functional_calls_need_tiles_that_pay_back_the_weight_transform(c, size, expected):
+    problem = _algorithms.Problem(1, c, c, 1, (size, size), (3, 3), (1, 1), (1, 1),
+                                  ((1, 1), (1, 1)), (size, size))
+    chosen = _algorithms.choose("auto", problem, weights_prepared=False)
+    assert chosen == expected if expected else not chosen.startswith("winograd")

@@ -132,12 +132,14 @@ def test_auto_policy_admits_f2_and_f4_only():
 @pytest.mark.parametrize(("args", "tile"), [
     ((1, (56, 56), 64, 64), 4),        # resnet18.conv2
     ((1, (28, 28), 128, 128), 4),      # resnet18.conv3: 49 tiles
-    ((1, (14, 14), 256, 256), 2),      # resnet18.conv4: 16 tiles of 4x4
+    ((1, (14, 14), 256, 256), 4),      # resnet18.conv4: 16 tiles of 4x4 are enough
+    ((1, (10, 10), 256, 256), 2),      # 9 tiles of 4x4 are not
     ((1, (7, 7), 512, 512), 2),        # resnet18.conv5 (a tie with im2col)
     ((1, (7, 7), 256, 256), 2),
     ((8, (7, 7), 512, 512), 4),        # batch 8 fills the micro-panels
     ((1, (56, 56), 16, 16), None),     # too few channels: direct wins
-    ((1, (14, 14), 32, 32), None),     # F2 regime needs 64 channels
+    ((1, (14, 14), 32, 32), 4),
+    ((1, (10, 10), 32, 32), None),     # F2 regime needs 64 channels
     ((1, (56, 56), 64, 16), None),     # the smaller side counts
 ])
 def test_auto_tile_table(args, tile):
@@ -150,7 +152,7 @@ def test_auto_tile_per_call_weights_needs_tiles():
     assert wp.auto_tile(1, (7, 7), 256, 256) == 2
     assert wp.auto_tile(1, (7, 7), 256, 256, per_call_weights=True) is None
     assert wp.auto_tile(1, (14, 14), 256, 256, per_call_weights=True) == 2  # 49 2x2 tiles
-    assert wp.explicit_tile(1, (14, 14)) == 2 and wp.explicit_tile(2, (28, 28)) == 4
+    assert wp.explicit_tile(1, (10, 10)) == 2 and wp.explicit_tile(1, (14, 14)) == 4
 
 
 def _tiles_holding(shape_out, tile, pads, positions):

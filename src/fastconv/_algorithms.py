@@ -39,9 +39,9 @@ mobilenet.dw        44 (22 GB/s) 4          depthwise kernel (memory-bound)
 ==================  ===========  =========  =================================================
 
 Winograd (``benchmarks/bench_winograd.py``, table in ``docs/winograd.md``) beats both on 3x3
-stride-1 layers with enough channels and tiles: F(4,3) from 32 channels per group and 32 4x4
+stride-1 layers with enough channels and tiles: F(4,3) from 32 channels per group and 16 4x4
 tiles per call (1.2-2.6x faster than direct / im2col; at 16 channels direct is 1.4x faster),
-F(2,3) from 64 channels on 14x14 and 7x7 outputs, where F(4,3) wastes its partial tiles.
+F(2,3) from 64 channels on outputs of 10x10 or less, where F(4,3) wastes its partial tiles.
 F(6,3) is never chosen by ``"auto"``: its documented float32 error bound (6e-5) is above the
 accuracy policy's 1e-5 (API.md). So, in order:
 
@@ -149,7 +149,7 @@ def winograd_tile(problem: Problem) -> str:
 def winograd_auto(problem: Problem, weights_prepared: bool) -> str | None:
     """Rule 0: the Winograd variant ``"auto"`` uses for ``problem``, or None where direct /
     im2col are faster. Delegates to :func:`fastconv._winograd_plan.auto_tile` (measured:
-    F(4,3) from 32 channels per group and 32 tiles per call, F(2,3) from 64 channels on small
+    F(4,3) from 32 channels per group and 16 tiles per call, F(2,3) from 64 channels on small
     outputs; a functional call, which transforms the weight every time, also needs 32 tiles).
     """
     from . import _winograd_plan

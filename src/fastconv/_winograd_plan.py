@@ -183,9 +183,9 @@ def supports(kernel, stride=(1, 1), dilation=(1, 1), c_in=None, c_out=None, grou
 
 #: :func:`auto_tile`: F(4,3) needs at least this many channels per group (in and out) ...
 AUTO_F4_MIN_CHANNELS = 32
-#: ... and at least this many 4x4 tiles per call (batch x tile rows x tile columns: the GEMM's
-#: NR on AVX-512 float32, so the alpha^2 products fill a micro-panel); otherwise F(2,3) ...
-AUTO_F4_MIN_TILES = 32
+#: ... and at least this many 4x4 tiles per call (batch x tile rows x tile columns; a 14x14
+#: output at batch 1 has 16); otherwise F(2,3) ...
+AUTO_F4_MIN_TILES = 16
 #: ... which needs this many channels per group; with fewer, direct / im2col win.
 AUTO_F2_MIN_CHANNELS = 64
 #: Per-call weight transforms (the functional conv2d) cost alpha^2 x C_in x C_out work and
@@ -198,23 +198,26 @@ def auto_tile(batch: int, out_size, cin_per_group: int, cout_per_group: int,
     """The tile ``algorithm="auto"`` should use for a 3x3 stride-1 convolution, or None.
 
     None means direct / im2col are faster here. Never 6: F(6,3)'s float32 bound is above the
-    accuracy policy (:data:`AUTO_FLOAT32_BOUND`). Measured on the development machine (Zen 5,
-    AVX-512, float32, 1 thread, CPU time; table in ``docs/winograd.md``):
+    accuracy policy (:data:`AUTO_FLOAT32_BOUND`). Measured (float32, layer objects, table in
+    ``docs/winograd.md``):
 
-    - F(4,3) from 32 channels per group when a call has at least 32 tiles of 4x4: 1.2-2.6x
-      faster than direct / im2col (16 channels: direct is 1.4x faster than F(4,3));
-    - with fewer tiles (14x14 or 7x7 outputs at batch 1) F(4,3) wastes its GEMM micro-panels and
-      its partial tiles: F(2,3) wins from 64 channels (1.1-1.7x over direct / im2col), and
-      direct wins below (at resnet18.conv5, 7x7 with 512 channels, F(2,3) and im2col tie:
-      the products wait for U, 16.8 MB per call, to stream in);
-    - ``per_call_weights`` (no layer object: the weights are transformed on every call): also
-      require :data:`AUTO_PER_CALL_MIN_TILES` tiles of the chosen size.
+    - F(4,3) from 32 channels per group when a call has at least 16 tiles of 4x4: 1.2-2.6x
+      faster than direct / im2col (16 channels: direct is 1.4x faster than F(4,3)); on 14x14
+      and 16x16 outputs (16 tiles) F(4,3) beat F(2,3) by 1.1-1.4x at 1 thread and 1.25-1.55x
+      at 2 (AMD Zen 4, 64-256 channels), ties it at 512 channels;
+    - with fewer tiles (10x10 or smaller outputs at batch 1) F(4,3) wastes its partial tiles:
+      F(2,3) wins from 64 channels (1.1-2x over F(4,3) and direct / im2col), and direct wins
+      below;
+    - ``per_call_weights`` (no layer object: the weights are transformed on every call): the
+      tile also needs :data:`AUTO_PER_CALL_MIN_TILES` tiles of its size, else the next rule.
 
     Examples
     --------
     >>> from fastconv._winograd_plan import auto_tile
     >>> auto_tile(1, (56, 56), 64, 64), auto_tile(1, (14, 14), 256, 256)
-    (4, 2)
+    (4, 4)
+    >>> auto_tile(1, (14, 14), 256, 256, per_call_weights=True), auto_tile(1, (7, 7), 512, 512)
+    (2, 2)
     >>> auto_tile(1, (56, 56), 16, 16) is None, auto_tile(1, (7, 7), 512, 512, True) is None
     (True, True)
     """
@@ -224,15 +227,14 @@ def auto_tile(batch: int, out_size, cin_per_group: int, cout_per_group: int,
     def tiles(m):
         return batch * -(-oh // m) * -(-ow // m)
 
-    if channels >= AUTO_F4_MIN_CHANNELS and tiles(4) >= AUTO_F4_MIN_TILES:
-        tile = 4
-    elif channels >= AUTO_F2_MIN_CHANNELS:
-        tile = 2
-    else:
-        return None
-    if per_call_weights and tiles(tile) < AUTO_PER_CALL_MIN_TILES:
-        return None
-    return tile
+    def pays_back(m):
+        return not per_call_weights or tiles(m) >= AUTO_PER_CALL_MIN_TILES
+
+    if channels >= AUTO_F4_MIN_CHANNELS and tiles(4) >= AUTO_F4_MIN_TILES and pays_back(4):
+        return 4
+    if channels >= AUTO_F2_MIN_CHANNELS and pays_back(2):
+        return 2
+    return None
 
 
 def explicit_tile(batch: int, out_size) -> int:
@@ -244,6 +246,8 @@ def explicit_tile(batch: int, out_size) -> int:
     >>> from fastconv._winograd_plan import explicit_tile
     >>> explicit_tile(1, (56, 56)), explicit_tile(1, (7, 7)), explicit_tile(8, (7, 7))
     (4, 2, 4)
+    >>> explicit_tile(1, (14, 14)), explicit_tile(1, (10, 10))
+    (4, 2)
     """
     oh, ow = out_size
     return 4 if batch * -(-oh // 4) * -(-ow // 4) >= AUTO_F4_MIN_TILES else 2
