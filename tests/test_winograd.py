@@ -54,7 +54,12 @@ def _problem(case, dtype, rng):
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("tile", TILES)
-def test_matches_reference(isa, tile, dtype, case):
+@pytest.mark.parametrize("staged", (True, False), ids=("staged", "borders"))
+def test_matches_reference(isa, tile, dtype, case, staged, monkeypatch):
+    """Small inputs are staged zero-padded to whole tiles; larger ones (here: staging off)
+    have their border patches gathered one by one."""
+    if not staged:
+        monkeypatch.setattr(wp, "STAGE_MAX_BYTES", -1)
     rng = np.random.default_rng(abs(hash((tile, str(case)))) % 2**32)
     x, weight, bias, pads, groups = _problem(case, dtype, rng)
     prepared = wp.prepare_weights(weight, tile, dtype, groups=groups)

@@ -381,10 +381,36 @@ def winograd_conv2d(x, prepared: PreparedWeights, bias=None, pads=((0, 0), (0, 0
     out_h, out_w = h + top + bottom - 2, w + left + right - 2
     if out is None:
         out = np.empty((n, prepared.c_out, out_h, out_w), dtype=prepared.dtype)
+    if x.nbytes <= STAGE_MAX_BYTES and (top or bottom or left or right or out_h % prepared.tile
+                                        or out_w % prepared.tile):
+        x, top, left = _staged(x, prepared.tile, top, left, out_h, out_w)
     wino = load("_winograd")
     wino.conv2d(x, prepared.packed, bias, out, prepared.tile, prepared.groups, top, left,
                 prepared.isa, threads, block_tiles, k_split)
     return out
+
+
+#: Inputs up to this size are staged zero-padded to whole tiles (:func:`_staged`).
+STAGE_MAX_BYTES = 4 << 20
+
+
+def _staged(x, tile: int, top: int, left: int, out_h: int, out_w: int):
+    """``x`` inside zeros that pad it to whole tiles: every patch of the input transform is
+    then an interior one, read with whole rows (border patches are otherwise staged one value
+    at a time, tile by tile and channel by channel: 7-10 % of a call on 14x14-56x56 inputs).
+    Two columns more keep even the last patch's 8-wide row reads inside the image. Worth it
+    while the copy is small next to the call; returns ``(staged x, 0, 0)``."""
+    n, c, h, w = x.shape
+    hp = -(-out_h // tile) * tile + 2
+    wp = -(-out_w // tile) * tile + 4
+    staged = np.empty((n, c, hp, wp), dtype=x.dtype)
+    rows, cols = min(h, hp - top), min(w, wp - left)
+    staged[:, :, :top] = 0
+    staged[:, :, top + rows:] = 0
+    staged[:, :, top:top + rows, :left] = 0
+    staged[:, :, top:top + rows, left + cols:] = 0
+    staged[:, :, top:top + rows, left:left + cols] = x[:, :, :rows, :cols]
+    return staged, 0, 0
 
 
 def scratch_bytes(x_shape, c_out: int, tile: int, pads=((0, 0), (0, 0)), groups: int = 1,
