@@ -189,8 +189,11 @@ def _in_areas(area):
 def extensions():
     debug = os.environ.get("FASTCONV_DEBUG", "0") not in ("", "0")
     exts = [
+        # the kernel objects are linked into every extension: a changed kernel source or header
+        # must relink it (setuptools skips extensions newer than their dependencies)
         Extension(f"fastconv.{os.path.splitext(os.path.basename(p))[0]}", [p],
-                  depends=glob(os.path.join("include", "fastconv", "**", "*.h"), recursive=True))
+                  depends=glob(os.path.join("include", "fastconv", "**", "*.h"), recursive=True)
+                  + glob(os.path.join(ISA_DIR, "*.c")))
         for p in sorted(glob(os.path.join("src", "fastconv", "_*.pyx")))
         if _in_areas(os.path.basename(p)[1:-4])
     ]

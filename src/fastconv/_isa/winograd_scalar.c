@@ -51,9 +51,11 @@ void fc_winograd_resolve(int isa, int dtype, fc_winograd_geometry *geo, int nthr
         const long units = (ntiles + geo->block_tiles - 1) / geo->block_tiles * geo->groups;
         const int kpanels = (kg + mr - 1) / mr;
         int split = 1;
-        /* too few units for the threads: split the output channels as well */
-        if (units < 2 * nthreads && nthreads > 1)
-            split = (int)FC_MIN((long)kpanels, (2 * nthreads + units - 1) / units);
+        /* too few units for the threads: split the output channels as well, one split per
+         * thread (the team then shares each block's input transform, winograd_dtype.h, and
+         * splits every block, so no dynamic balancing is needed; more splits would only
+         * shrink each GEMM) */
+        if (units < 2 * nthreads && nthreads > 1) split = (int)FC_MIN((long)kpanels, nthreads);
         geo->k_split = FC_MAX(1, split);
     }
 }
