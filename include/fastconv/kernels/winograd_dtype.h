@@ -10,9 +10,7 @@
  * arithmetic (at most FC_WINO_WPAIRS), and each xi's results are copied out as one contiguous
  * run (writing alpha^2 strided streams directly would alias in the caches: the matrices are a
  * power-of-two apart). Every element is written exactly once (rows past Kg in the last panel
- * get zeros). The lane loops are nested (channel, row), not divided out of one index: with MR
- * known only at run time, two integer divisions per lane were most of the transform's time,
- * which matters to the functional calls that transform on every call. */
+ * get zeros). */
 #ifndef FC_WINO_WPAIRS
 #define FC_WINO_WPAIRS 64
 #endif
@@ -175,7 +173,7 @@ int FC_CAT(FC_CAT(FC_CAT(fc_winograd_conv2d_, FC_WSFX), _), FC_WISA)(
                         FC_CAT(fc_wino_unit_, FC_WSFX)(m, &call, t0, nt, gi, c_lo, c_hi, 0, 0,
                                                        vshared, NULL, tiles);
                 }
-                FC_OMP(for schedule(dynamic, 1))
+                FC_OMP(for schedule(static))
                 for (int split = 0; split < ksplit; split++) {
                     const int k0 = split * kper, k1 = FC_MIN(call.kg, k0 + kper);
                     if (scratch != NULL && k0 < k1)
