@@ -108,3 +108,67 @@ def test_depthwise_huge_stride_stages_only_the_phases_it_reads():
     w = np.ones((2, 1, 3, 3), np.float32)
     y = fastconv.conv2d(x, w, stride=2**30, groups=2, algorithm="direct")
     assert_close(y, ref_conv(x, w, stride=2**30, groups=2), np.float32)
+
+
+# The 3x3 path that reads its input rows in place (fastconv/depthwise.h, "k3r"): stride 1 or 2,
+# pad 0 or 1 before W (any after), any pad in H. Widths straddle its strips (up to 4 vectors:
+# 64/32 columns for AVX-512 float32/float64, 16/8 AVX2, 12/6 scalar) and partial vectors; heights
+# as small as one output row; TensorFlow-style SAME (pad after only) and pads of 2 in H.
+K3R_PADS = {
+    "p1": 1,
+    "valid": 0,
+    "same": "same",
+    "same_lower": "same_lower",
+    "tf_s2": ((0, 1), (0, 1)),
+    "h2": ((2, 1), (1, 1)),
+    "h0w1": ((0, 2), (1, 0)),
+}
+K3R_WIDTHS = (1, 2, 3, 5, 7, 8, 9, 12, 13, 16, 17, 25, 31, 33, 63, 64, 65, 97, 112, 129)
+
+
+@pytest.mark.parametrize("stride", (1, 2))
+@pytest.mark.parametrize("pad", list(K3R_PADS))
+def test_depthwise_3x3_in_place_rows(isa, stride, pad, monkeypatch):
+    monkeypatch.setattr(_threads, "for_work", lambda allowed, work: allowed)
+    monkeypatch.setattr(conv_module, "_FUNCTION_PLANS", {})
+    padding = K3R_PADS[pad]
+    for dtype in DTYPES:
+        for i, width in enumerate(K3R_WIDTHS):
+            height = (1, 2, 3, 4, 6, 11)[i % 6]
+            mult = 1 + i % 3
+            x, w, b = _data(2, 1 + i % 2, 3, mult, (height, width), (3, 3), dtype, seed=i)
+            try:
+                expected = ref_conv(x, w, b, stride=stride, padding=padding, groups=3)
+            except ValueError:  # output would be empty
+                continue
+            for threads in (1, 2):
+                y = fastconv.conv2d(x, w, b if i % 4 else None, stride=stride, padding=padding,
+                                    groups=3, threads=threads)
+                if not i % 4:
+                    expected_nb = ref_conv(x, w, None, stride=stride, padding=padding, groups=3)
+                    assert_close(y, expected_nb, dtype)
+                else:
+                    assert_close(y, expected, dtype)
+
+
+@pytest.mark.parametrize("stride", (1, 2))
+def test_depthwise_3x3_thread_blocks_agree_exactly(isa, stride):
+    # 2 planes on 2 threads: the rows are cut into blocks, each starting its rolling sums anew
+    x, w, b = _data(2, 1, 2, 1, (97, 70), (3, 3), np.float32, seed=5)
+    one = fastconv.conv2d(x, w, b, stride=stride, padding=1, groups=2, threads=1)
+    two = fastconv.conv2d(x, w, b, stride=stride, padding=1, groups=2, threads=2)
+    np.testing.assert_array_equal(one, two)
+    assert_close(two, ref_conv(x, w, b, stride=stride, padding=1, groups=2), np.float32)
+
+
+@pytest.mark.parametrize("stride", (1, 2))
+def test_depthwise_3x3_padding_meets_infinite_weights(isa, stride):
+    # each of the nine taps Inf in turn: NaN exactly where that tap reads the zero padding
+    x = np.ones((1, 9, 5, 18), np.float32)
+    w = np.ones((9, 1, 3, 3), np.float32)
+    w.reshape(9, 9)[np.arange(9), np.arange(9)] = np.inf
+    y = fastconv.conv2d(x, w, stride=stride, padding=1, groups=9)
+    expected = ref_conv(x, w, stride=stride, padding=1, groups=9)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    assert np.isnan(y).any() and not np.isnan(y).all()
+    assert_close(y, expected, np.float32)

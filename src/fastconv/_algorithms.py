@@ -35,7 +35,7 @@ conv1d 256ch 1024   212-222      203-213    1024 columns; also at 2 threads (win
 resnet.down (s2)    120-138      153-177    stride 2: rows staged per kh and output row
 resnet.stem (3ch)   178-192      107-138    K = 147: too short to amortise GEMM packing
 resnet50.1x1        124-131      161-183    1x1: the GEMM reads the input as it is
-mobilenet.dw        44 (22 GB/s) 4          depthwise kernel (memory-bound)
+mobilenet.dw        76 (34GB/s)  4          depthwise "k3r" path, FMA-bound (Zen 4 VM)
 ==================  ===========  =========  =================================================
 
 Winograd (``benchmarks/bench_winograd.py``, table in ``docs/winograd.md``) beats both on 3x3
