@@ -376,3 +376,23 @@ def test_work_units_and_weight_packing(isa, case, algorithm):
     layer = getattr(fastconv, f"ConvTranspose{nd}d")(w, b, s, p, op, g, d, algorithm=algorithm)
     np.testing.assert_array_equal(layer(x, threads=2), y)
     np.testing.assert_array_equal(layer(x, threads=1), y)
+
+
+# Inputs 16 wide: col2im adds each tap's rows as whole 16-value rows (its own loop); the 3-D
+# case is large enough that its GEMM runs over row chunks that end inside a depth plane.
+WIDTH16_CASES = [
+    (2, (5, 16), (4, 4), 2, 1, 0, 1, 1, 3, 5),
+    (2, (6, 16), (8, 8), 4, 2, 0, 1, 1, 2, 3),
+    (3, (3, 80, 16), (3, 4, 4), 2, 1, 0, 1, 1, 3, 8),
+    (1, (16,), (5,), 3, 2, 1, 1, 1, 4, 3),
+]
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("case", WIDTH16_CASES, ids=_case_id)
+def test_width_16_rows(isa, case, threads):
+    nd, sp, k, s, p, op, g, d, ci, co = case
+    for dtype in DTYPES:
+        x, w, b = _data(case, dtype, batch=2)
+        y = _fn(nd)(x, w, b, s, p, op, g, d, algorithm="gemm", threads=threads)
+        assert_close(y, ref_conv_transpose(x, w, b, s, p, op, g, d))

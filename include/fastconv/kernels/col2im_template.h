@@ -50,11 +50,20 @@ static void FC_TN(convt_acc_init)(const fc_convt_geometry *g, FC_TN(convt_acc) *
     acc->size = acc->grid * g->s[0] * g->s[1] * g->s[2];
 }
 
-/* dst[i] += src[i], i < n (its own function: a clean vector loop, bound in a register). */
-static inline void FC_TN(convt_add_row)(FC_T *FC_RESTRICT dst, const FC_T *FC_RESTRICT src,
-                                        ptrdiff_t n)
+/* dst[r * dpitch + i] += src[r * n + i] for r < rows, i < n: the rows of one tap that fall in
+ * one depth plane (its own function: a clean vector loop, bounds in registers). Rows of 16
+ * values (the common small-W case: a whole-row vector, no loop tail) get their own copy of
+ * the loop, since a generic loop of 16 iterations spends more in its set-up than in its adds. */
+static inline void FC_TN(convt_add_rows)(FC_T *FC_RESTRICT dst, ptrdiff_t dpitch,
+                                         const FC_T *FC_RESTRICT src, ptrdiff_t n, ptrdiff_t rows)
 {
-    for (ptrdiff_t i = 0; i < n; i++) dst[i] += src[i];
+    if (n == 16) {
+        for (ptrdiff_t r = 0; r < rows; r++, dst += dpitch, src += 16)
+            for (int i = 0; i < 16; i++) dst[i] += src[i];
+        return;
+    }
+    for (ptrdiff_t r = 0; r < rows; r++, dst += dpitch, src += n)
+        for (ptrdiff_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
 /* Adds one output channel's column rows (taps x the input rows [r0, r1), flattened (d, h))
@@ -75,14 +84,12 @@ static void FC_TN(convt_col2im_acc)(const fc_convt_geometry *g, const FC_TN(conv
                 const ptrdiff_t phase = (rd * g->s[1] + rh) * g->s[2] + rw;
                 FC_T *tp = t + phase * acc->grid + jw;
                 const FC_T *crow = cols + tap * ldc;
-                ptrdiff_t id = r0 / H, ih = r0 % H; /* row r = id * H + ih */
-                for (ptrdiff_t r = r0; r < r1; r++, ih++) {
-                    if (ih == H) {
-                        ih = 0;
-                        id++;
-                    }
-                    FC_TN(convt_add_row)(tp + ((id + jd) * Qh + ih + jh) * Qw,
-                                         crow + (r - r0) * W, W);
+                /* row r = id * H + ih; one call per depth plane the rows cross */
+                for (ptrdiff_t r = r0; r < r1;) {
+                    const ptrdiff_t id = r / H, ih = r % H, n = FC_MIN(r1 - r, H - ih);
+                    FC_TN(convt_add_rows)(tp + ((id + jd) * Qh + ih + jh) * Qw, Qw,
+                                          crow + (r - r0) * W, W, n);
+                    r += n;
                 }
             }
         }
@@ -91,13 +98,19 @@ static void FC_TN(convt_col2im_acc)(const fc_convt_geometry *g, const FC_TN(conv
 
 /* One output row from its sw phase rows (t0 + r*grid, indexed by q): y[f - pad] for f in
  * [f0, f1) is t0[(f % sw)*grid + f / sw] + b. Written as whole groups of sw contiguous outputs
- * (an interleave; vectorised for stride 2), with the partial groups at both ends. */
+ * (an interleave; vectorised for strides 2 and 4), with the partial groups at both ends. */
 static inline void FC_TN(convt_store_row)(FC_T *FC_RESTRICT ybase, const FC_T *FC_RESTRICT t0,
                                           ptrdiff_t grid, ptrdiff_t sw, ptrdiff_t f0,
                                           ptrdiff_t f1, FC_T b)
 {
     ptrdiff_t f = f0;
-    for (; f < f1 && f % sw; f++) ybase[f] = t0[(f % sw) * grid + f / sw] + b;
+    {
+        ptrdiff_t q = f0 / sw, r = f0 % sw; /* the leading partial group */
+        for (; f < f1 && r; f++) {
+            ybase[f] = t0[r * grid + q] + b;
+            if (++r == sw) r = 0;
+        }
+    }
     const ptrdiff_t q0 = f / sw, q1 = f1 / sw;
     if (sw == 1) {
         const FC_T *FC_RESTRICT ta = t0;
@@ -108,11 +121,24 @@ static inline void FC_TN(convt_store_row)(FC_T *FC_RESTRICT ybase, const FC_T *F
             ybase[2 * q] = ta[q] + b;
             ybase[2 * q + 1] = tb[q] + b;
         }
+    } else if (sw == 4) {
+        const FC_T *FC_RESTRICT ta = t0, *FC_RESTRICT tb = t0 + grid;
+        const FC_T *FC_RESTRICT tc = t0 + 2 * grid, *FC_RESTRICT td = t0 + 3 * grid;
+        for (ptrdiff_t q = q0; q < q1; q++) {
+            ybase[4 * q] = ta[q] + b;
+            ybase[4 * q + 1] = tb[q] + b;
+            ybase[4 * q + 2] = tc[q] + b;
+            ybase[4 * q + 3] = td[q] + b;
+        }
     } else {
-        for (ptrdiff_t q = q0; q < q1; q++)
-            for (ptrdiff_t r = 0; r < sw; r++) ybase[q * sw + r] = t0[r * grid + q] + b;
+        for (ptrdiff_t r = 0; r < sw; r++) {
+            const FC_T *FC_RESTRICT tr = t0 + r * grid;
+            FC_T *FC_RESTRICT yr = ybase + r;
+            for (ptrdiff_t q = q0; q < q1; q++) yr[q * sw] = tr[q] + b;
+        }
     }
-    for (f = FC_MAX(f, q1 * sw); f < f1; f++) ybase[f] = t0[(f % sw) * grid + f / sw] + b;
+    f = FC_MAX(f, q1 * sw); /* the trailing partial group: f % sw == 0 here */
+    for (ptrdiff_t r = 0; f < f1; f++, r++) ybase[f] = t0[r * grid + q1] + b;
 }
 
 /* y plane = crop and interleave of the phase-major plane t, plus the bias. */
