@@ -7,7 +7,9 @@ the best ISA the CPU supports is picked at import. OpenMP is used when a tiny Op
 compiles *and runs* with the compiler in use; ``FASTCONV_OPENMP=0`` forces a serial build.
 ``FASTCONV_DEBUG=1`` turns Cython's bounds and wraparound checks back on.
 ``FASTCONV_AREAS=gemm,conv`` (developers only) builds just those areas' ``.pyx`` and kernels, plus
-``_cpu``; an area is the name shared by ``_<area>.pyx`` and ``_isa/<area>_<isa>.c``.
+``_cpu``; an area is the name of ``_<area>.pyx`` or of ``_isa/<area>_<isa>.c``. List the kernels
+an extension calls as well (``_conv``, ``_winograd`` and ``_conv_transpose`` call ``gemm``; the
+kernels of ``_conv_transpose.pyx`` are ``convt``): only the listed kernels are linked.
 """
 
 import os
