@@ -156,6 +156,37 @@ static int fc_gemm_block_cols(int rows, int mc, int nc, int kc, int nr, int K, s
 #define FC_GEMM_UNITS_PER_THREAD 4
 #endif
 
+/* The end of a team's work, for thread 0. OpenMP's closing barrier puts a thread that arrives
+ * early to sleep when the workers wait passively (fastconv's default, fastconv._extension), and
+ * waking it again costs tens of microseconds on a loaded machine: the caller's thread, which
+ * then still has to return, would pay that on every call. So thread 0, once out of units,
+ * spins on the count of finished units (at most about one unit's time: the units are handed
+ * out dynamically), and reaches the barrier last. Capped at FC_GEMM_SPIN_LIMIT polls (~0.1 ms):
+ * a worker that was descheduled (more threads than cores, or other load) may need this core. */
+#ifndef FC_GEMM_SPIN_LIMIT
+#define FC_GEMM_SPIN_LIMIT 4096L
+#endif
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define FC_GEMM_PAUSE() __builtin_ia32_pause()
+#elif defined(__GNUC__) && defined(__aarch64__)
+#define FC_GEMM_PAUSE() __asm__ __volatile__("yield")
+#else
+#define FC_GEMM_PAUSE() ((void)0)
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define FC_GEMM_DONE_ADD(p) __atomic_fetch_add((p), 1, __ATOMIC_RELEASE)
+#define FC_GEMM_DONE_GET(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#else
+#define FC_GEMM_DONE_ADD(p) FC_OMP(atomic update) (*(p))++
+#define FC_GEMM_DONE_GET(p) (*(volatile int *)(p))
+#endif
+static void fc_gemm_wait_done(int *done, int units)
+{
+    if (fc_omp_thread_num() != 0) return;
+    for (long spin = 0; spin < FC_GEMM_SPIN_LIMIT && FC_GEMM_DONE_GET(done) < units; spin++)
+        FC_GEMM_PAUSE();
+}
+
 /* One unit of work: rows [m0, m1) x columns [n0, n1) of C, on MR / NR panel boundaries. */
 typedef struct {
     int m0, m1, n0, n1;
@@ -379,6 +410,7 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
     const size_t scratch_elems = plan.shared_b ? plan.shared_elems : per_thread * (size_t)nthreads;
     T *scratch = (T *)fc_malloc(scratch_elems * sizeof(T));
     if (!scratch) return -1;
+    int done = 0; /* units finished (fc_gemm_wait_done) */
     if (nthreads == 1) {
         fc_gemm_share all = {0, M, 0, N};
         SFX(fc_gemm_share_)(cfg, all, K, packed_a, pack_b, ctx, C, ldc, bias, accumulate,
@@ -397,24 +429,28 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
                 pack_b(ctx, pc, kc, n0, FC_MIN(FC_GEMM_FEW_PANELS * nr, N - n0),
                        scratch + (ptrdiff_t)pc * npad + (ptrdiff_t)n0 * kc);
             }
-            FC_OMP(for schedule(dynamic, 1))
+            FC_OMP(for schedule(dynamic, 1) nowait)
             for (int u = 0; u < units; u++) {
                 fc_gemm_share sh = fc_gemm_unit(plan.grid, M, N, mr, nr, u);
                 SFX(fc_gemm_share_)(cfg, sh, K, packed_a, pack_b, ctx, C, ldc, bias,
                                     accumulate, NULL, scratch, npad);
+                FC_GEMM_DONE_ADD(&done);
             }
+            fc_gemm_wait_done(&done, units);
         }
     } else {
         const int units = plan.grid.units_m * plan.grid.units_n;
         FC_OMP(parallel num_threads(nthreads))
         {
             T *bbuf = scratch + per_thread * (size_t)fc_omp_thread_num();
-            FC_OMP(for schedule(dynamic, 1))
+            FC_OMP(for schedule(dynamic, 1) nowait)
             for (int u = 0; u < units; u++) {
                 fc_gemm_share sh = fc_gemm_unit(plan.grid, M, N, mr, nr, u);
                 SFX(fc_gemm_share_)(cfg, sh, K, packed_a, pack_b, ctx, C, ldc, bias,
                                     accumulate, bbuf, NULL, 0);
+                FC_GEMM_DONE_ADD(&done);
             }
+            fc_gemm_wait_done(&done, units);
         }
     }
     fc_free(scratch);
