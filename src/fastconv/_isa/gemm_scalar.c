@@ -13,7 +13,8 @@
  * is needed and the summation order (and hence the result) does not depend on the thread
  * count or on which thread ran which unit. Wide N: column units, each packing its own B.
  * Small N: the threads first pack the whole B together into one shared buffer, then take row
- * units.
+ * units. Thread 0 waits for the last unit spinning, not in the closing barrier
+ * (fastconv/team_wait.h).
  *
  * Template: the driver below the `#else` is included (this file includes itself) once per
  * dtype with FC_DRV_T / FC_DRV_SFX set.
@@ -24,6 +25,7 @@
 #include "fastconv/kernels/gemm_scalar.h"
 #include "fastconv/omp.h"
 #include "fastconv/pack.h"
+#include "fastconv/team_wait.h"
 
 const fc_gemm_config_f32 fc_gemm_config_f32_scalar = {
     "fc_gemm_f32_4x8__scalar", FC_GEMM_SCALAR_MR, FC_GEMM_SCALAR_NR, 256, 128, 2048,
@@ -155,37 +157,6 @@ static int fc_gemm_block_cols(int rows, int mc, int nc, int kc, int nr, int K, s
 #ifndef FC_GEMM_UNITS_PER_THREAD
 #define FC_GEMM_UNITS_PER_THREAD 4
 #endif
-
-/* The end of a team's work, for thread 0. OpenMP's closing barrier puts a thread that arrives
- * early to sleep when the workers wait passively (fastconv's default, fastconv._extension), and
- * waking it again costs tens of microseconds on a loaded machine: the caller's thread, which
- * then still has to return, would pay that on every call. So thread 0, once out of units,
- * spins on the count of finished units (at most about one unit's time: the units are handed
- * out dynamically), and reaches the barrier last. Capped at FC_GEMM_SPIN_LIMIT polls (~0.1 ms):
- * a worker that was descheduled (more threads than cores, or other load) may need this core. */
-#ifndef FC_GEMM_SPIN_LIMIT
-#define FC_GEMM_SPIN_LIMIT 4096L
-#endif
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define FC_GEMM_PAUSE() __builtin_ia32_pause()
-#elif defined(__GNUC__) && defined(__aarch64__)
-#define FC_GEMM_PAUSE() __asm__ __volatile__("yield")
-#else
-#define FC_GEMM_PAUSE() ((void)0)
-#endif
-#if defined(__GNUC__) || defined(__clang__)
-#define FC_GEMM_DONE_ADD(p) __atomic_fetch_add((p), 1, __ATOMIC_RELEASE)
-#define FC_GEMM_DONE_GET(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#else
-#define FC_GEMM_DONE_ADD(p) FC_OMP(atomic update) (*(p))++
-#define FC_GEMM_DONE_GET(p) (*(volatile int *)(p))
-#endif
-static void fc_gemm_wait_done(int *done, int units)
-{
-    if (fc_omp_thread_num() != 0) return;
-    for (long spin = 0; spin < FC_GEMM_SPIN_LIMIT && FC_GEMM_DONE_GET(done) < units; spin++)
-        FC_GEMM_PAUSE();
-}
 
 /* One unit of work: rows [m0, m1) x columns [n0, n1) of C, on MR / NR panel boundaries. */
 typedef struct {
@@ -410,7 +381,7 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
     const size_t scratch_elems = plan.shared_b ? plan.shared_elems : per_thread * (size_t)nthreads;
     T *scratch = (T *)fc_malloc(scratch_elems * sizeof(T));
     if (!scratch) return -1;
-    int done = 0; /* units finished (fc_gemm_wait_done) */
+    long done = 0; /* units finished (fastconv/team_wait.h) */
     if (nthreads == 1) {
         fc_gemm_share all = {0, M, 0, N};
         SFX(fc_gemm_share_)(cfg, all, K, packed_a, pack_b, ctx, C, ldc, bias, accumulate,
@@ -434,9 +405,9 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
                 fc_gemm_share sh = fc_gemm_unit(plan.grid, M, N, mr, nr, u);
                 SFX(fc_gemm_share_)(cfg, sh, K, packed_a, pack_b, ctx, C, ldc, bias,
                                     accumulate, NULL, scratch, npad);
-                FC_GEMM_DONE_ADD(&done);
+                FC_TEAM_DONE_ADD(&done);
             }
-            fc_gemm_wait_done(&done, units);
+            fc_team_wait_done(&done, units);
         }
     } else {
         const int units = plan.grid.units_m * plan.grid.units_n;
@@ -448,9 +419,9 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
                 fc_gemm_share sh = fc_gemm_unit(plan.grid, M, N, mr, nr, u);
                 SFX(fc_gemm_share_)(cfg, sh, K, packed_a, pack_b, ctx, C, ldc, bias,
                                     accumulate, bbuf, NULL, 0);
-                FC_GEMM_DONE_ADD(&done);
+                FC_TEAM_DONE_ADD(&done);
             }
-            fc_gemm_wait_done(&done, units);
+            fc_team_wait_done(&done, units);
         }
     }
     fc_free(scratch);
