@@ -24,7 +24,8 @@
  * pad - window start. 3-D layers with stride and dilation 1 in D run a chunk of consecutive
  * output depths per item and keep the staged depth slices in a ring of kD slots (slice id in
  * slot id % kD), so each further depth stages one slice, not kD. The weights are repacked per
- * call by the whole team, then items are handed out dynamically. (Depthwise convolution has
+ * call (by the caller when few, else by the whole team), then items are handed out dynamically;
+ * thread 0 waits for the last item spinning (fastconv/team_wait.h). (Depthwise convolution has
  * its own kernel, fastconv/depthwise.h.)
  *
  * Template: included by _isa/conv_<isa>.c once per dtype with FC_T (float/double), FC_T_BYTES
@@ -37,6 +38,7 @@
 #include "fastconv/common.h"
 #include "fastconv/conv.h"
 #include "fastconv/omp.h"
+#include "fastconv/team_wait.h"
 
 #define FC_L (FC_VEC_BYTES / (int)sizeof(FC_T)) /* lanes per vector */
 #define FC_VEC FC_CAT(fc_vec_, FC_DT)
@@ -122,6 +124,8 @@ static void FC_LOCAL(direct_pack_weight)(const fc_conv_geometry *g, const FC_T *
 #define FC_FLAT_TWV (FC_VEC_BYTES >= 64 ? 3 : 2)
 #define FC_FLAT_TW (FC_FLAT_TWV * FC_L)
 #define FC_FLAT_TW_MAX (FC_DIRECT_TWV_ONE * FC_L)
+/* Packed weights (elements) up to which the caller packs them alone, before the team starts. */
+#define FC_DIRECT_SERIAL_PACK (64 * 1024)
 /* Target bytes of one band's staged rows (L2 holds them with room for weights and output). */
 #define FC_FLAT_STAGE_BYTES (320 * 1024)
 
@@ -292,12 +296,22 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
         return FC_CONV_NOMEM;
     }
 
-    FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
-    {
-        /* the weights, repacked per (group, block of OB output channels) by the whole team */
-        FC_OMP(for schedule(static))
+    /* the weights, repacked per (group, block of OB output channels): by the caller when they
+     * are few (an RGB stem: 64 x 147), as the team's barrier after packing would cost a
+     * sleeping thread's wake-up (passive OpenMP wait), else by the whole team */
+    const int team_pack = nthreads > 1 && G * nblk * ntap_all * FC_DIRECT_OB > FC_DIRECT_SERIAL_PACK;
+    if (!team_pack)
         for (ptrdiff_t u = 0; u < pack_units; u++)
             FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all, u / nblk, u % nblk);
+    long done = 0; /* items finished (fastconv/team_wait.h) */
+
+    FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
+    {
+        if (team_pack) {
+            FC_OMP(for schedule(static))
+            for (ptrdiff_t u = 0; u < pack_units; u++)
+                FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all, u / nblk, u % nblk);
+        }
         FC_T *stage = (FC_T *)fc_malloc((size_t)(nplanes * plane) * sizeof(FC_T));
         const FC_T **tap_x = (const FC_T **)fc_malloc((size_t)ntap_all * sizeof(FC_T *));
         ptrdiff_t *tap_w = (ptrdiff_t *)fc_malloc((size_t)ntap_all * sizeof(ptrdiff_t));
@@ -311,7 +325,7 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
             /* the overreach tails are read (into discarded lanes) but never staged */
             memset(stage, 0, (size_t)(nplanes * plane) * sizeof(FC_T));
             /* dynamic: on a shared machine one slow thread must not hold up the rest */
-            FC_OMP(for schedule(dynamic, 1))
+            FC_OMP(for schedule(dynamic, 1) nowait)
             for (ptrdiff_t item = 0; item < items; item++) {
                 const ptrdiff_t wi = item % wins, bi = item / wins % bands;
                 const ptrdiff_t dc = item / (wins * bands) % dchunks;
@@ -408,8 +422,10 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
                         }
                     }
                 }
+                if (nthreads > 1) FC_TEAM_DONE_ADD(&done);
             }
         }
+        if (nthreads > 1) fc_team_wait_done(&done, (long)items);
         fc_free(stage);
         fc_free((void *)tap_x);
         fc_free(tap_w);
@@ -437,3 +453,4 @@ int FC_FN(direct)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, const
 #undef FC_FLAT_TW
 #undef FC_FLAT_TW_MAX
 #undef FC_FLAT_STAGE_BYTES
+#undef FC_DIRECT_SERIAL_PACK

@@ -112,8 +112,120 @@ FC_INLINE void FC_LOCAL(im2col_copy_run)(FC_T *FC_RESTRICT d, int len, ptrdiff_t
     for (i = e.hi; i < len; i++) d[i] = 0;
 }
 
+/* Runs of all panels of a block the k-major path (im2col_pack_b_kmajor) tabulates at most. */
+#define FC_IM2COL_KMAJOR_RUNS 256
+
+/* Copies the (k, run) spans of the k-major path. */
+FC_INLINE void FC_LOCAL(im2col_fast_copy)(FC_T *FC_RESTRICT d, const FC_T *FC_RESTRICT src,
+                                          int len, ptrdiff_t sw)
+{
+    if (sw == 1) {
+        for (int i = 0; i < len; i += FC_IL)
+            *(FC_IVECU *)(d + i) = *(const FC_IVECU *)(src + i);
+    } else {
+        for (int i = 0; i < len; i += FC_IL)
+            *(FC_IVECU *)(d + i) = FC_IM2COL_EVEN(*(const FC_IVECU *)(src + 2 * i),
+                                                  *(const FC_IVECU *)(src + 2 * i + FC_IL));
+    }
+}
+
+/* The block in k-major order: row kk of every panel, then row kk + 1. Consecutive panels hold
+ * consecutive output pixels, so one k walks its input rows in order (and the next taps of the
+ * same input row find them in L1), where panel-major order jumps between the rows of 40-odd
+ * channels per panel and stalls on L2 (measured: 16% of a stride-2 3x3 layer, mostly in the
+ * loads). The runs and spans of all panels are tabulated once; returns 0 if they do not fit
+ * (the caller then goes panel by panel). A whole-vector copy may run past its run into the
+ * rest of its panel row (later runs and the zero tail overwrite it) or into the panel's next
+ * row (written at the next kk), never past the panel (the next panel's rows are written). */
+static int FC_LOCAL(im2col_pack_b_kmajor)(const FC_LOCAL(im2col_ctx) *ctx, int k0, int kc,
+                                          int n0, int nc, FC_T *dst)
+{
+    const fc_conv_geometry *g = ctx->g;
+    const int nr = ctx->nr;
+    const ptrdiff_t KD = g->k[0], KH = g->k[1], KW = g->k[2], T = KD * KH * KW;
+    const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2], plane = ID * IH * IW;
+    const ptrdiff_t OH = g->out[1], OW = g->out[2];
+    const ptrdiff_t sw = g->s[2];
+    int run_q[FC_IM2COL_KMAJOR_RUNS], run_j[FC_IM2COL_KMAJOR_RUNS], run_len[FC_IM2COL_KMAJOR_RUNS];
+    int run_d[FC_IM2COL_KMAJOR_RUNS], run_h[FC_IM2COL_KMAJOR_RUNS], run_w[FC_IM2COL_KMAJOR_RUNS];
+    unsigned char in_row[FC_IM2COL_KMAJOR_RUNS]; /* whole vectors stay inside the panel row */
+    FC_LOCAL(im2col_span) span[FC_IM2COL_TABLE];
+    int nrun = 0;
+    for (int q0 = 0; q0 < nc; q0 += nr) {
+        const int cols = FC_MIN(nr, nc - q0);
+        for (int j = 0; j < cols;) {
+            if (nrun == FC_IM2COL_KMAJOR_RUNS) return 0;
+            ptrdiff_t p = n0 + q0 + j;
+            ptrdiff_t ow = p % OW, rest = p / OW;
+            int len = (int)FC_MIN((ptrdiff_t)(cols - j), OW - ow);
+            run_q[nrun] = q0 / nr;
+            run_j[nrun] = j;
+            run_len[nrun] = len;
+            run_w[nrun] = (int)ow;
+            run_h[nrun] = (int)(rest % OH);
+            run_d[nrun] = (int)(rest / OH);
+            in_row[nrun] = j + (len + FC_IL - 1) / FC_IL * FC_IL <= nr;
+            nrun++;
+            j += len;
+        }
+    }
+    if (T * nrun > FC_IM2COL_TABLE) return 0;
+    for (ptrdiff_t t = 0; t < T; t++) {
+        const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
+        for (int r = 0; r < nrun; r++) {
+            FC_LOCAL(im2col_span) *e = &span[t * nrun + r];
+            const ptrdiff_t id = run_d[r] * g->s[0] + kd * g->d[0] - g->pad[0];
+            const ptrdiff_t ih = run_h[r] * g->s[1] + kh * g->d[1] - g->pad[1];
+            const ptrdiff_t iw0 = run_w[r] * sw + kw * g->d[2] - g->pad[2];
+            e->off = 0;
+            e->lo = e->hi = 0;
+            e->fast = 0;
+            if (id < 0 || id >= ID || ih < 0 || ih >= IH) continue;
+            ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+            ptrdiff_t hi = iw0 < IW ? (IW - 1 - iw0) / sw + 1 : 0;
+            lo = FC_MIN(lo, (ptrdiff_t)run_len[r]);
+            hi = FC_MAX(FC_MIN(hi, (ptrdiff_t)run_len[r]), lo);
+            e->off = (id * IH + ih) * IW + iw0;
+            e->lo = (int)lo;
+            e->hi = (int)hi;
+            const ptrdiff_t reach = (run_len[r] + FC_IL - 1) / FC_IL * FC_IL * sw;
+            e->fast = sw <= 2 && lo == 0 && hi == run_len[r]
+                      && e->off + reach + (sw == 2 ? FC_IL : 0) <= plane;
+        }
+    }
+    const int last_cols = nc - (nc - 1) / nr * nr; /* columns of the last panel */
+    const ptrdiff_t panel_elems = (ptrdiff_t)kc * nr;
+    FC_T *last_panel = dst + (ptrdiff_t)((nc - 1) / nr) * panel_elems;
+    ptrdiff_t t = k0 % T, c = k0 / T;
+    for (int kk = 0; kk < kc; kk++) {
+        const FC_T *xc = ctx->x + c * plane;
+        const FC_LOCAL(im2col_span) *et = span + t * nrun;
+        FC_T *row = dst + (ptrdiff_t)kk * nr;
+        for (int r = 0; r < nrun; r++) {
+            const FC_LOCAL(im2col_span) e = et[r];
+            FC_T *panel = dst + (ptrdiff_t)run_q[r] * panel_elems;
+            FC_T *d = row + (ptrdiff_t)run_q[r] * panel_elems + run_j[r];
+            /* (the last row of a panel must not spill into the next panel, written before) */
+            if (e.fast && (kk + 1 < kc || in_row[r]))
+                FC_LOCAL(im2col_fast_copy)(d, xc + e.off, run_len[r], sw);
+            else
+                FC_LOCAL(im2col_copy_run)(d, run_len[r], panel + panel_elems - d, xc, plane, e,
+                                          sw);
+        }
+        for (int j = last_cols; j < nr; j++) last_panel[(ptrdiff_t)kk * nr + j] = 0;
+        if (++t == T) {
+            t = 0;
+            c++;
+        }
+    }
+    return 1;
+}
+
 static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, int nc, FC_T *dst)
 {
+    if (FC_LOCAL(im2col_pack_b_kmajor)((const FC_LOCAL(im2col_ctx) *)vctx, k0, kc, n0, nc, dst))
+        return;
+
     const FC_LOCAL(im2col_ctx) *ctx = (const FC_LOCAL(im2col_ctx) *)vctx;
     const fc_conv_geometry *g = ctx->g;
     const int nr = ctx->nr;
@@ -285,6 +397,7 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
 }
 
 #undef FC_FN
+#undef FC_IM2COL_KMAJOR_RUNS
 #undef FC_LOCAL
 #undef FC_IL
 #undef FC_IM2COL_EVEN
