@@ -12,6 +12,16 @@ from reference import assert_close, ref_conv
 
 import fastconv
 from fastconv import _threads
+from fastconv import conv as conv_module
+
+
+@pytest.fixture(autouse=True)
+def _threads_as_asked(monkeypatch):
+    """Every call runs on the threads it asks for: small problems would otherwise stay on one
+    thread (fastconv._threads.for_work) and the multi-threaded paths would go untested; the
+    functional calls' plan cache must not serve plans made without this."""
+    monkeypatch.setattr(_threads, "for_work", lambda allowed, *work: allowed)
+    monkeypatch.setattr(conv_module, "_FUNCTION_PLANS", {})
 
 ALGORITHMS = ("direct", "im2col", "auto")
 DTYPES = (np.float32, np.float64)
@@ -97,7 +107,7 @@ def test_matches_reference(name, algorithm, dtype):
     assert_close(y, _reference(case, x, w, b), dtype)
 
 
-# Big enough that fastconv._threads.for_work keeps two threads.
+# Shapes that reach the threaded paths of each kernel (the fixture above keeps every thread).
 THREADED = {
     "im2col.batch": _case(2, 4, 16, 24, (14, 15), (3, 3), padding=1),
     "im2col.batch1": _case(2, 1, 32, 40, (20, 23), (3, 3), padding=1, stride=(1, 2)),
@@ -117,8 +127,6 @@ def test_isa_threads_algorithms_agree(isa, name, threads):
     case = THREADED[name]
     for dtype in DTYPES:
         x, w, b = _data(case, dtype, seed=1)
-        macs = x.size // case["c_in"] * w.size * (case["batch"] or 1)
-        assert threads == 1 or _threads.for_work(threads, macs / 4) == threads
         expected = _reference(case, x, w, b)
         for algorithm in ("direct", "im2col"):
             y = _conv(case["ndim"])(x, w, b, groups=case["groups"], algorithm=algorithm,
@@ -420,3 +428,16 @@ def test_direct_3d_depth_ring(isa, threads, kw, kernel):
     b = rng.standard_normal(12).astype(np.float32)
     y = fastconv.conv3d(x, w, b, algorithm="direct", threads=threads, **kw)
     assert_close(y, ref_conv(x, w, b, **kw), np.float32)
+
+
+def test_small_convolutions_stay_on_one_thread(monkeypatch):
+    """Two threads only where the work pays for waking the second (real for_work here)."""
+    monkeypatch.undo()
+    w3 = np.zeros((32, 32, 3, 3), np.float32)
+    small = fastconv.Conv2d(w3, padding=1)  # F(4,3) on 14x14: 1.8M MACs, a quarter done
+    assert small.algorithm_for((1, 32, 14, 14)) == "winograd_f4"
+    assert small._plan_for((1, 32, 14, 14), np.dtype(np.float32), 2)[0].threads == 1
+    assert small._plan_for((1, 32, 56, 56), np.dtype(np.float32), 2)[0].threads == 2
+    pointwise = fastconv.Conv2d(np.zeros((64, 64, 1, 1), np.float32))
+    assert pointwise._plan_for((1, 64, 14, 14), np.dtype(np.float32), 2)[0].threads == 1
+    assert pointwise._plan_for((1, 64, 56, 56), np.dtype(np.float32), 2)[0].threads == 2

@@ -52,7 +52,7 @@ def _conv(ndim):
 def test_depthwise_matches_reference(isa, name, threads, monkeypatch):
     # small problems would otherwise run on one thread (fastconv._threads.for_work); the
     # functional calls' plan cache must not serve plans made without this
-    monkeypatch.setattr(_threads, "for_work", lambda allowed, work: allowed)
+    monkeypatch.setattr(_threads, "for_work", lambda allowed, *work: allowed)
     monkeypatch.setattr(conv_module, "_FUNCTION_PLANS", {})
     ndim, batch, channels, mult, size, kernel, kw = CASES[name]
     for dtype in DTYPES:
@@ -67,8 +67,8 @@ def test_depthwise_matches_reference(isa, name, threads, monkeypatch):
 
 def test_depthwise_threads_split_rows_identically():
     # batch 1, 2 channels: the kernel splits output rows into blocks to feed two threads
-    x, w, b = _data(2, 1, 2, 1, (128, 130), (3, 3), np.float32, seed=1)
-    assert _threads.for_work(2, x.size * 9) == 2
+    x, w, b = _data(2, 1, 2, 1, (384, 390), (3, 3), np.float32, seed=1)
+    assert _threads.for_work(2, x.size * 9, _threads.CONV_MIN_WORK_PER_THREAD) == 2
     one = fastconv.conv2d(x, w, b, groups=2, padding=1, threads=1)
     two = fastconv.conv2d(x, w, b, groups=2, padding=1, threads=2)
     np.testing.assert_array_equal(one, two)
@@ -129,7 +129,7 @@ K3R_WIDTHS = (1, 2, 3, 5, 7, 8, 9, 12, 13, 16, 17, 25, 31, 33, 63, 64, 65, 97, 1
 @pytest.mark.parametrize("stride", (1, 2))
 @pytest.mark.parametrize("pad", list(K3R_PADS))
 def test_depthwise_3x3_in_place_rows(isa, stride, pad, monkeypatch):
-    monkeypatch.setattr(_threads, "for_work", lambda allowed, work: allowed)
+    monkeypatch.setattr(_threads, "for_work", lambda allowed, *work: allowed)
     monkeypatch.setattr(conv_module, "_FUNCTION_PLANS", {})
     padding = K3R_PADS[pad]
     for dtype in DTYPES:

@@ -166,6 +166,8 @@ def test_small_work_stays_on_one_thread():
     assert _threads.for_work(8, 10 * _threads.MIN_WORK_PER_THREAD) == 8
     assert _threads.for_work(2, 10**12) == 2
     assert _threads.for_work(4, 2 * _threads.MIN_WORK_PER_THREAD) == 2
+    assert _threads.for_work(2, 2 * _threads.MIN_WORK_PER_THREAD,
+                             per_thread=4 * _threads.MIN_WORK_PER_THREAD) == 1
 
 
 def test_threadpoolctl_limits_fastconv():

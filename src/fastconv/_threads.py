@@ -23,6 +23,12 @@ from ._extension import load
 
 # Below this much work per thread (in multiply-adds) extra threads do not pay for themselves.
 MIN_WORK_PER_THREAD = 1 << 17
+# The same for convolutions, counted in the multiplications they do (Winograd's, not the direct
+# convolution's): a call on two threads first wakes a sleeping OpenMP worker (passive wait),
+# 20-40 us on the development machine (AMD Zen 4, KVM). Measured, 1 vs 2 threads: 1.8M MACs of
+# direct 3x3 or 0.9M of depthwise tie, a 1x1 of 0.8M and F(4,3) of 1.8M / 4 take twice as long
+# on two, 3.6M of depthwise and 7M of im2col are faster on two.
+CONV_MIN_WORK_PER_THREAD = 1 << 20
 # More threads than any machine has: a larger count is a mistake (and would overflow C's int).
 MAX_THREADS = 1 << 16
 
@@ -157,10 +163,11 @@ def resolve(threads: object) -> int:
     return 1 if _serial_after_fork else n
 
 
-def for_work(threads: int, work: float) -> int:
-    """Threads worth using for ``work`` multiply-adds when up to ``threads`` are allowed."""
+def for_work(threads: int, work: float, per_thread: float = MIN_WORK_PER_THREAD) -> int:
+    """Threads worth using for ``work`` multiply-adds when up to ``threads`` are allowed and each
+    thread needs ``per_thread`` of them to pay for itself."""
     global _team_started
-    n = int(max(1, min(threads, work // MIN_WORK_PER_THREAD)))
+    n = int(max(1, min(threads, work // per_thread)))
     if n > 1:
         _team_started = True
     return n

@@ -173,7 +173,11 @@ def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: objec
     algorithm = _algorithms.choose(spec.algorithm, problem, _dispatch.current_isa(),
                                    np.dtype(dtype).itemsize, weights_prepared=weights_prepared)
     macs = batch * spec.c_out * cpg * prod(kernel) * prod(out_size)
-    nthreads = _threads.for_work(_threads.resolve(threads), macs)
+    tile = _winograd_plan.ALGORITHM_TILE.get(algorithm)
+    if tile:  # alpha^2 multiplications per m x m outputs, where the direct convolution does 9 m^2
+        macs = macs * (tile + 2) ** 2 / (9 * tile * tile)
+    nthreads = _threads.for_work(_threads.resolve(threads), macs,
+                                 _threads.CONV_MIN_WORK_PER_THREAD)
     lead = 3 - ndim
     geometry = (batch, c_in, spec.c_out, spec.groups, (1,) * lead + in_size,
                 (1,) * lead + tuple(out_size), (1,) * lead + kernel, (1,) * lead + spec.stride,
