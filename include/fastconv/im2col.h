@@ -129,6 +129,36 @@ FC_INLINE void FC_LOCAL(im2col_fast_copy)(FC_T *FC_RESTRICT d, const FC_T *FC_RE
     }
 }
 
+/* Where tap t reads the run of len output pixels from (od, oh, ow) (see im2col_span); `fast`:
+ * the whole-vector copy (sw <= 2) may read it, which reads the run rounded up to a vector, plus
+ * one more vector for stride 2. */
+static void FC_LOCAL(im2col_span_of)(const fc_conv_geometry *g, ptrdiff_t t, ptrdiff_t od,
+                                     ptrdiff_t oh, ptrdiff_t ow, int len,
+                                     FC_LOCAL(im2col_span) *e)
+{
+    const ptrdiff_t KH = g->k[1], KW = g->k[2];
+    const ptrdiff_t ID = g->in[0], IH = g->in[1], IW = g->in[2], sw = g->s[2];
+    const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
+    const ptrdiff_t id = od * g->s[0] + kd * g->d[0] - g->pad[0];
+    const ptrdiff_t ih = oh * g->s[1] + kh * g->d[1] - g->pad[1];
+    const ptrdiff_t iw0 = ow * sw + kw * g->d[2] - g->pad[2];
+    e->off = 0;
+    e->lo = e->hi = 0;
+    e->fast = 0;
+    if (id < 0 || id >= ID || ih < 0 || ih >= IH) return;
+    /* columns i with 0 <= iw0 + i*sw < IW */
+    ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+    ptrdiff_t hi = iw0 < IW ? (IW - 1 - iw0) / sw + 1 : 0;
+    lo = FC_MIN(lo, (ptrdiff_t)len);
+    hi = FC_MAX(FC_MIN(hi, (ptrdiff_t)len), lo);
+    e->off = (id * IH + ih) * IW + iw0;
+    e->lo = (int)lo;
+    e->hi = (int)hi;
+    const ptrdiff_t reach = (len + FC_IL - 1) / FC_IL * FC_IL * sw;
+    e->fast = sw <= 2 && lo == 0 && hi == len
+              && e->off + reach + (sw == 2 ? FC_IL : 0) <= ID * IH * IW;
+}
+
 /* The block in k-major order: row kk of every panel, then row kk + 1. Consecutive panels hold
  * consecutive output pixels, so one k walks its input rows in order (and the next taps of the
  * same input row find them in L1), where panel-major order jumps between the rows of 40-odd
@@ -170,29 +200,10 @@ static int FC_LOCAL(im2col_pack_b_kmajor)(const FC_LOCAL(im2col_ctx) *ctx, int k
         }
     }
     if (T * nrun > FC_IM2COL_TABLE) return 0;
-    for (ptrdiff_t t = 0; t < T; t++) {
-        const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
-        for (int r = 0; r < nrun; r++) {
-            FC_LOCAL(im2col_span) *e = &span[t * nrun + r];
-            const ptrdiff_t id = run_d[r] * g->s[0] + kd * g->d[0] - g->pad[0];
-            const ptrdiff_t ih = run_h[r] * g->s[1] + kh * g->d[1] - g->pad[1];
-            const ptrdiff_t iw0 = run_w[r] * sw + kw * g->d[2] - g->pad[2];
-            e->off = 0;
-            e->lo = e->hi = 0;
-            e->fast = 0;
-            if (id < 0 || id >= ID || ih < 0 || ih >= IH) continue;
-            ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-            ptrdiff_t hi = iw0 < IW ? (IW - 1 - iw0) / sw + 1 : 0;
-            lo = FC_MIN(lo, (ptrdiff_t)run_len[r]);
-            hi = FC_MAX(FC_MIN(hi, (ptrdiff_t)run_len[r]), lo);
-            e->off = (id * IH + ih) * IW + iw0;
-            e->lo = (int)lo;
-            e->hi = (int)hi;
-            const ptrdiff_t reach = (run_len[r] + FC_IL - 1) / FC_IL * FC_IL * sw;
-            e->fast = sw <= 2 && lo == 0 && hi == run_len[r]
-                      && e->off + reach + (sw == 2 ? FC_IL : 0) <= plane;
-        }
-    }
+    for (ptrdiff_t t = 0; t < T; t++)
+        for (int r = 0; r < nrun; r++)
+            FC_LOCAL(im2col_span_of)(g, t, run_d[r], run_h[r], run_w[r], run_len[r],
+                                     &span[t * nrun + r]);
     const int last_cols = nc - (nc - 1) / nr * nr; /* columns of the last panel */
     const ptrdiff_t panel_elems = (ptrdiff_t)kc * nr;
     FC_T *last_panel = dst + (ptrdiff_t)((nc - 1) / nr) * panel_elems;
@@ -259,32 +270,10 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
         /* Where tap t reads run r, for every tap: the same for every input channel, so the
          * k loop below only copies (a table when it fits, else computed per k). */
         const int table = T * nrun <= FC_IM2COL_TABLE;
-        for (ptrdiff_t t = 0; table && t < T; t++) {
-            const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
-            for (int r = 0; r < nrun; r++) {
-                FC_LOCAL(im2col_span) *e = &span[t * nrun + r];
-                const ptrdiff_t id = run_d[r] * g->s[0] + kd * g->d[0] - g->pad[0];
-                const ptrdiff_t ih = run_h[r] * g->s[1] + kh * g->d[1] - g->pad[1];
-                const ptrdiff_t iw0 = run_w[r] * sw + kw * g->d[2] - g->pad[2];
-                e->off = 0;
-                e->lo = e->hi = 0;
-                e->fast = 0;
-                if (id < 0 || id >= ID || ih < 0 || ih >= IH) continue;
-                /* columns i with 0 <= iw0 + i*sw < IW */
-                ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-                ptrdiff_t hi = iw0 < IW ? (IW - 1 - iw0) / sw + 1 : 0;
-                lo = FC_MIN(lo, (ptrdiff_t)run_len[r]);
-                hi = FC_MAX(FC_MIN(hi, (ptrdiff_t)run_len[r]), lo);
-                e->off = (id * IH + ih) * IW + iw0;
-                e->lo = (int)lo;
-                e->hi = (int)hi;
-                /* the fast copy reads (sw <= 2) whole vectors: the run rounded up to a vector,
-                 * plus one more vector for stride 2 */
-                const ptrdiff_t reach = (run_len[r] + FC_IL - 1) / FC_IL * FC_IL * sw;
-                e->fast = sw <= 2 && lo == 0 && hi == run_len[r]
-                          && e->off + reach + (sw == 2 ? FC_IL : 0) <= plane;
-            }
-        }
+        for (ptrdiff_t t = 0; table && t < T; t++)
+            for (int r = 0; r < nrun; r++)
+                FC_LOCAL(im2col_span_of)(g, t, run_d[r], run_h[r], run_w[r], run_len[r],
+                                         &span[t * nrun + r]);
         ptrdiff_t t = k0 % T, c = k0 / T;
         for (int kk = 0; kk < kc; kk++) {
             FC_T *drow = panel + (ptrdiff_t)kk * nr;
@@ -311,19 +300,9 @@ static void FC_LOCAL(im2col_pack_b)(const void *vctx, int k0, int kc, int n0, in
                         continue;
                     }
                 } else {
-                    const ptrdiff_t kw = t % KW, kh = t / KW % KH, kd = t / (KW * KH);
-                    const ptrdiff_t id = run_d[r] * g->s[0] + kd * g->d[0] - g->pad[0];
-                    const ptrdiff_t ih = run_h[r] * g->s[1] + kh * g->d[1] - g->pad[1];
-                    const ptrdiff_t iw0 = run_w[r] * sw + kw * g->d[2] - g->pad[2];
-                    ptrdiff_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-                    ptrdiff_t hi = iw0 < IW ? (IW - 1 - iw0) / sw + 1 : 0;
-                    lo = FC_MIN(lo, (ptrdiff_t)run_len[r]);
-                    hi = FC_MAX(FC_MIN(hi, (ptrdiff_t)run_len[r]), lo);
-                    one.off = (id * IH + ih) * IW + iw0;
-                    one.lo = (int)lo;
-                    one.hi = (int)hi;
+                    FC_LOCAL(im2col_span_of)(g, t, run_d[r], run_h[r], run_w[r], run_len[r],
+                                             &one);
                     one.fast = 0;
-                    if (id < 0 || id >= ID || ih < 0 || ih >= IH) one.off = one.lo = one.hi = 0;
                     e = one;
                 }
                 FC_LOCAL(im2col_copy_run)(drow + run_j[r], run_len[r],
