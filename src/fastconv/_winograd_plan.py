@@ -397,7 +397,8 @@ STAGE_MAX_BYTES = 4 << 20
 def _staged(x, tile: int, top: int, left: int, out_h: int, out_w: int):
     """``x`` inside zeros that pad it to whole tiles: every patch of the input transform is
     then an interior one, read with whole rows (border patches are otherwise staged one value
-    at a time, tile by tile and channel by channel: 7-10 % of a call on 14x14-56x56 inputs).
+    at a time, tile by tile and channel by channel: resnet18.conv2 / conv3 are 3-4 % faster
+    staged).
     Two columns more keep even the last patch's 8-wide row reads inside the image. Worth it
     while the copy is small next to the call; returns ``(staged x, 0, 0)``."""
     n, c, h, w = x.shape
