@@ -36,6 +36,7 @@ __all__ = [
     "ref_conv_output_size",
     "ref_conv_transpose",
     "ref_conv_transpose_output_size",
+    "ref_deform_conv2d",
     "ref_global_avg_pool",
     "ref_global_max_pool",
     "ref_lp_pool",
@@ -597,3 +598,76 @@ def ref_mixed_pool2d(x, kernel, stride=None, padding=0, alpha=0.5):
     mx = ref_max_pool(x, kernel, stride, padding)
     avg = ref_avg_pool(x, kernel, stride, padding, count_include_pad=False)
     return alpha * mx + (1.0 - alpha) * avg
+
+
+# --------------------------------------------------------------------------------------------
+# Deformable convolution
+# --------------------------------------------------------------------------------------------
+def ref_bilinear(plane, h, w):
+    """torchvision's deformable sampling of one (H, W) plane at float64 positions ``h``, ``w``
+    (same shape): zero where ``h <= -1``, ``h >= H``, ``w <= -1`` or ``w >= W`` (NaN positions
+    too); elsewhere the four corners ``(floor(h) + a, floor(w) + b)`` weighted ``(1 - lh or
+    lh) * (1 - lw or lw)``, a corner outside the plane contributing zero."""
+    big_h, big_w = plane.shape
+    inside = (h > -1) & (h < big_h) & (w > -1) & (w < big_w)
+    h = np.where(inside, h, 0.0)
+    w = np.where(inside, w, 0.0)
+    h0, w0 = np.floor(h), np.floor(w)
+    lh, lw = h - h0, w - w0
+    h0, w0 = h0.astype(np.int64), w0.astype(np.int64)
+    val = np.zeros(h.shape)
+    for dh, dw, weight in ((0, 0, (1 - lh) * (1 - lw)), (0, 1, (1 - lh) * lw),
+                           (1, 0, lh * (1 - lw)), (1, 1, lh * lw)):
+        hh, ww = h0 + dh, w0 + dw
+        ok = inside & (hh >= 0) & (hh < big_h) & (ww >= 0) & (ww < big_w)
+        corner = plane[np.clip(hh, 0, big_h - 1), np.clip(ww, 0, big_w - 1)]
+        val += np.where(ok, weight * np.where(ok, corner, 0.0), 0.0)
+    return val
+
+
+def ref_deform_conv2d(x, offset, w, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                      mask=None):
+    """Deformable convolution (torchvision's ``deform_conv2d``, ONNX ``DeformConv``), float64.
+
+    ``x`` (N, C_in, H, W), ``offset`` (N, 2*G*kH*kW, H_out, W_out) with a (dy, dx) pair per
+    offset group ``g`` and tap ``t = i*kW + j`` (channels ``2*(g*kH*kW + t)`` and ``+ 1``),
+    ``mask`` (N, G*kH*kW, H_out, W_out) or None. Channel ``c`` belongs to offset group
+    ``c // (C_in // G)``. ``cols[n, c, t, oh, ow]`` = :func:`ref_bilinear` of ``x[n, c]`` at
+    ``(oh*sH - pH + i*dH + dy, ow*sW - pW + j*dW + dx)``, times the mask; then
+    ``y[n, o] = bias[o] + sum_{c in group(o), t} cols[n, c, t] * w[o, c, t]``.
+    """
+    x = np.asarray(x).astype(np.float64)
+    offset = np.asarray(offset).astype(np.float64)
+    w = np.asarray(w).astype(np.float64)
+    n_batch, c_in, big_h, big_w = x.shape
+    c_out, c_in_g, kh, kw = w.shape
+    taps = kh * kw
+    s, dl = _tuple(stride, 2, "stride"), _tuple(dilation, 2, "dilation")
+    pads = ref_resolve_padding(padding, (big_h, big_w), (kh, kw), s, dl)
+    oh_n, ow_n = ref_conv_output_size((big_h, big_w), (kh, kw), s, pads, dl)
+    n_off = offset.shape[1] // (2 * taps)
+    if offset.shape != (n_batch, 2 * n_off * taps, oh_n, ow_n) or c_in % n_off:
+        raise ValueError(f"bad offset shape {offset.shape}")
+    if mask is not None:
+        mask = np.asarray(mask).astype(np.float64)
+    cpo = c_in // n_off
+    base_h = np.arange(oh_n)[:, None] * s[0] - pads[0][0]
+    base_w = np.arange(ow_n)[None, :] * s[1] - pads[1][0]
+    cols = np.zeros((n_batch, c_in, taps, oh_n, ow_n))
+    for n in range(n_batch):
+        for c in range(c_in):
+            g = c // cpo
+            for t in range(taps):
+                i, j = divmod(t, kw)
+                h = base_h + i * dl[0] + offset[n, 2 * (g * taps + t)]
+                ww = base_w + j * dl[1] + offset[n, 2 * (g * taps + t) + 1]
+                v = ref_bilinear(x[n, c], h, ww)
+                if mask is not None:
+                    v = v * mask[n, g * taps + t]
+                cols[n, c, t] = v
+    cg = cols.reshape(n_batch, groups, c_in_g * taps, oh_n, ow_n)
+    wg = w.reshape(groups, c_out // groups, c_in_g * taps)
+    y = np.einsum("ngkhw,gok->ngohw", cg, wg).reshape(n_batch, c_out, oh_n, ow_n)
+    if bias is not None:
+        y += np.asarray(bias).astype(np.float64).reshape(1, c_out, 1, 1)
+    return y

@@ -17,6 +17,7 @@ _LAZY = {
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
                      "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
                     "conv_transpose"),
+    **dict.fromkeys(("deform_conv2d", "DeformConv2d"), "deform"),
     **dict.fromkeys(tuple(f"{kind}_pool{d}d" for kind in ("max", "avg", "lp")
                           for d in (1, 2, 3))
                     + tuple(f"adaptive_{kind}_pool{d}d" for kind in ("max", "avg")

@@ -15,6 +15,10 @@ def pack_weight(geometry: Geometry, weight: npt.NDArray[np.floating], isa: int,
 def run(kernel: int, geometry: Geometry, x: npt.NDArray[np.floating],
         weight: npt.NDArray[np.floating], bias: npt.NDArray[np.floating] | None,
         y: npt.NDArray[np.floating], isa: int, nthreads: int) -> None: ...
+def deform(geometry: Geometry, offset_groups: int, x: npt.NDArray[np.floating],
+           offset: npt.NDArray[np.floating], mask: npt.NDArray[np.floating] | None,
+           weight: npt.NDArray[np.floating], bias: npt.NDArray[np.floating] | None,
+           y: npt.NDArray[np.floating], isa: int, nthreads: int) -> None: ...
 
 class Runner:
     def __init__(self, kernel: int, geometry: Geometry, dtype: npt.DTypeLike, weight_size: int,

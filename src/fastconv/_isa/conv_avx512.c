@@ -1,6 +1,6 @@
 /* Convolution kernels for avx512 (compiled with that ISA's flags only): the direct,
- * depthwise and im2col+GEMM templates of fastconv/direct.h, depthwise.h and im2col.h, once per
- * dtype. 64-byte vectors; 8 output channels per direct-kernel register block. */
+ * depthwise, im2col+GEMM and deformable templates of fastconv/direct.h, depthwise.h, im2col.h
+ * and deform.h, once per dtype. 64-byte vectors; 8 output channels per direct-kernel register block. */
 #define FC_ISA_NAME avx512
 #define FC_ISA_ENUM FC_ISA_AVX512
 #define FC_VEC_BYTES 64
@@ -13,6 +13,7 @@
 #include "fastconv/direct.h"
 #include "fastconv/depthwise.h"
 #include "fastconv/im2col.h"
+#include "fastconv/deform.h"
 #undef FC_T
 #undef FC_T_BYTES
 #undef FC_DT
@@ -25,6 +26,7 @@
 #include "fastconv/direct.h"
 #include "fastconv/depthwise.h"
 #include "fastconv/im2col.h"
+#include "fastconv/deform.h"
 #undef FC_T
 #undef FC_T_BYTES
 #undef FC_DT

@@ -9,9 +9,9 @@ questions around them:
 - padding: :func:`resolve_padding` turns every padding form (int, per-dim, ``(before, after)``
   pairs, ``"valid"``, ``"same"``, ``"same_lower"``, ``"full"``) into explicit pairs;
 - receptive fields: :func:`receptive_field` over layer specs (:class:`Conv`,
-  :class:`DeformConv` (the field of its regular grid), :class:`ConvTranspose`, :class:`Pool`, :class:`AdaptivePool`, :class:`Linear`,
-  :class:`BatchNorm`, :class:`Flatten`, :class:`Identity`, :class:`Sequential`,
-  :class:`Parallel`);
+  :class:`DeformConv` (the field of its regular grid), :class:`ConvTranspose`, :class:`Pool`,
+  :class:`AdaptivePool`, :class:`Linear`, :class:`BatchNorm`, :class:`Flatten`,
+  :class:`Identity`, :class:`Sequential`, :class:`Parallel`);
 - model summaries: :func:`summary`, with torchvision's architectures in :mod:`.presets`;
 - checkerboard artifacts: :func:`transpose_overlap`.
 

@@ -149,12 +149,16 @@ class DeformConv(Conv):
     ((256, 28, 28), 590080)
     >>> receptive_field([DeformConv(3, padding=1), DeformConv(3, padding=1)]).size
     5
-    >>> DeformConv(3, stride=2, padding=1, out_channels=64).describe()
-    'dconv3s2p1c64'
     """
 
     def describe(self) -> str:
-        """The spec in the compact layer language of ``fastconv shapes`` (``dconv``...)."""
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> DeformConv(3, stride=2, padding=1, out_channels=64).describe()
+        'dconv3s2p1c64'
+        """
         return _window_text("dconv", self.kernel_size, self.stride, self.padding,
                             self.dilation) + _channels_text(self.out_channels, self.groups,
                                                             self.bias)
@@ -551,8 +555,8 @@ class Parallel:
         return self.merge
 
 
-Layer = Conv | DeformConv | ConvTranspose | Pool | AdaptivePool | Linear | BatchNorm | Flatten | Identity \
-    | Sequential | Parallel
+Layer = Conv | DeformConv | ConvTranspose | Pool | AdaptivePool | Linear | BatchNorm | Flatten \
+    | Identity | Sequential | Parallel
 
 
 def join_path(parent: str, element: str) -> str:

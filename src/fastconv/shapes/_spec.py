@@ -12,7 +12,8 @@ Grammar (spaces are ignored, names are lower case)::
              | layer
 
     layer   := conv K opts | dconv K opts | convt K opts | maxpool K opts | avgpool K opts
-             | lppool K opts | adaptiveavg K | adaptivemax K | gap | gmp | fc N | bn | flatten | activation
+             | lppool K opts | adaptiveavg K | adaptivemax K | gap | gmp | fc N | bn | flatten
+             | activation
 
 ``K`` is a size: ``3`` (every dim) or ``3x3``/``1x7`` (per dim). Options, in any order:
 ``s2`` stride, ``p1`` padding (``p1x0`` per dim, ``p0-1`` a (before, after) pair), ``same``,
@@ -213,8 +214,8 @@ class _Parser:
         for name in sorted(WINDOW_OPTIONS, key=len, reverse=True):
             if word.startswith(name):
                 return self.window(token, name, word)
-        raise self.error(f"unknown layer {token.text!r}; layers: conv, dconv, convt, maxpool, avgpool, "
-                         f"lppool, adaptiveavg, adaptivemax, gap, gmp, fc, bn, flatten, "
+        raise self.error(f"unknown layer {token.text!r}; layers: conv, dconv, convt, maxpool, "
+                         f"avgpool, lppool, adaptiveavg, adaptivemax, gap, gmp, fc, bn, flatten, "
                          f"{', '.join(ACTIVATIONS)}; blocks: res(...), par(...), cat(...)",
                          token)
 
