@@ -226,3 +226,47 @@ def test_concurrent_writers_leave_a_valid_file(cache_dir):
     entries = _measure.load(path)
     assert entries == data["entries"] and len(entries) >= 15
     assert not [n for n in os.listdir(cache_dir) if n.endswith(".tmp")]  # no temporary left
+
+
+# ---- fastconv tune and fastconv info --peak ---------------------------------------------------
+def test_tune_cli_fills_the_cache(cache_dir, capsys):
+    from fastconv import _tune_cli
+
+    code = _tune_cli.main(["--layer", "c=8x10x10:conv3p1c8", "--layer", "t=8x6x6:convt2s2c4",
+                           "--threads", "1", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
+    assert set(rows) == {"c", "t"}
+    assert rows["c"][3] in _algorithms.MEASURED[:4] and rows["c"][4] in _algorithms.MEASURED[:4]
+    assert rows["t"][3] in ("gemm", "phase") and rows["t"][4] in ("gemm", "phase")
+    assert len(_measure.load()) == 2
+    # a second run answers from the cache
+    assert _tune_cli.main(["--layer", "c=8x10x10:conv3p1c8", "--quiet", "--no-recheck"]) == 0
+    assert " memory " in capsys.readouterr().out
+
+
+def test_tune_cli_arguments(capsys, monkeypatch):
+    import sys
+
+    from fastconv import _tune_cli
+
+    assert _tune_cli.main([]) == 2
+    assert "--suite, --layer or MODEL.onnx" in capsys.readouterr().err
+    assert _tune_cli.main(["model.txt"]) == 2
+    assert "ending in .onnx" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "fastconv.onnx", None)  # as if not installed
+    assert _tune_cli.main(["model.onnx", "--input", "1x3x8x8"]) == 2
+    assert "needs fastconv.onnx" in capsys.readouterr().err
+
+
+def test_info_peak(capsys, monkeypatch):
+    from fastconv import _peak, cli
+
+    monkeypatch.setattr(_peak, "BANDWIDTH_BYTES", 1 << 20)  # a quick run; no rate asserted
+    assert cli.main(["info", "--peak", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "GFLOP/s" in out and "GB/s" in out
+    for isa in _dispatch.available_isas():
+        assert f"{isa} float32" in out
+    assert cli.main(["info", "--peak", "--threads", "0"]) == 2

@@ -79,7 +79,8 @@ class Choice:
 
     ``algorithm``: the candidate to use. ``seconds``: median seconds per call of each candidate
     timed (from the measurement that made the choice, also when it comes from a cache; empty
-    for ``"fallback"``). ``source``: ``"memory"``, ``"disk"``, ``"measured"`` or ``"fallback"``
+    for ``"fallback"``). ``source``: ``"measured"`` (now), ``"memory"`` (earlier in this
+    process), ``"disk"`` (read from the cache file) or ``"fallback"``
     (every candidate raised). ``saved``: whether a measured choice reached the disk cache.
     """
 
@@ -263,7 +264,7 @@ def _refresh_from_disk() -> None:
     entries = load(path)
     with _lock:
         for k, entry in entries.items():
-            _memory.setdefault(k, entry)
+            _memory.setdefault(k, {**entry, "from_disk": True})
         _seen[path] = stamp
 
 
@@ -278,14 +279,13 @@ def clear_memory() -> None:
 def lookup(k: str, candidates, disk: bool = True) -> Choice | None:
     """The cached choice for key ``k`` if it names one of ``candidates``, else None."""
     entry = _memory.get(k)
-    source = "memory"
     if (entry is None or entry["algorithm"] not in candidates) and disk:
         _refresh_from_disk()
-        entry, source = _memory.get(k), "disk"
+        entry = _memory.get(k)
     if entry is None or entry["algorithm"] not in candidates:
         return None
     seconds = {a: float(s) for a, s in entry.get("seconds", {}).items()}
-    return Choice(entry["algorithm"], seconds, source)
+    return Choice(entry["algorithm"], seconds, "disk" if entry.get("from_disk") else "memory")
 
 
 def _time(candidates: Mapping[str, Callable[[], object]]) -> dict[str, float]:
