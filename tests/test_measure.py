@@ -98,6 +98,8 @@ def test_conv_transpose_measure_matches_auto(stride, kernel):
 def test_functional_call_refuses_measure():
     with pytest.raises(ValueError, match="layer objects"):
         fastconv.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), algorithm="measure")
+    with pytest.raises(ValueError, match="layer objects"):
+        fastconv.conv_transpose1d(np.ones((1, 1, 4)), np.ones((1, 1, 3)), algorithm="measure")
 
 
 def test_key_holds_every_field():

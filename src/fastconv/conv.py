@@ -648,8 +648,13 @@ _LAYER_DOC = """{ndim}-D convolution layer: weights validated, copied and prepar
         ``(C_out, C_in // groups, {kdims})``.
     bias : array_like, optional
         ``(C_out,)``.
-    stride, padding, dilation, groups, padding_mode, algorithm
+    stride, padding, dilation, groups, padding_mode
         As for ``fastconv.conv{ndim}d``.
+    algorithm : str
+        As for ``fastconv.conv{ndim}d``, or ``"measure"``: on the first call per input shape,
+        dtype and thread count, time every algorithm that can serve it within the accuracy
+        policy and keep the fastest (cached in memory and in ``FASTCONV_CACHE_DIR``; see
+        ``fastconv tune``).
 
     Examples
     --------

@@ -168,6 +168,11 @@ class _Plan:
         self.output_padding = int_tuple(output_padding, ndim, "output_padding", 0)
         self._check_output_padding(self.output_padding)
         self.padding = _check_padding(padding, ndim)
+        if algorithm == "measure":  # layer objects turn it into one plan per algorithm
+            raise ValueError(
+                f"algorithm='measure' is for layer objects (fastconv.ConvTranspose{ndim}d(weight, "
+                f"..., algorithm='measure')); conv_transpose{ndim}d() takes one of "
+                f"{', '.join(repr(a) for a in ALGORITHMS)}")
         self.algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
         self._resolved = None
         chosen = self.resolved_algorithm()
@@ -678,5 +683,8 @@ for _nd, _cls in ((1, ConvTranspose1d), (2, ConvTranspose2d), (3, ConvTranspose3
     _cls.__doc__ = (
         f"{_nd}-D transposed convolution layer: the weight is validated, copied and prepared "
         f"once.\n\n    Same parameters as :func:`conv_transpose{_nd}d` without ``x``; called as "
-        f"``layer(x, *, threads=None, out=None, output_size=None)``.\n"
+        f"``layer(x, *, threads=None, out=None, output_size=None)``. ``algorithm`` may also be "
+        f"``\"measure\"``: the first call per input shape, dtype and thread count times "
+        f"``\"gemm\"`` and ``\"phase\"`` and keeps the faster (cached in memory and in "
+        f"``FASTCONV_CACHE_DIR``).\n"
         "\n    Examples\n    --------" + _LAYER_EXAMPLES[_nd])
