@@ -272,3 +272,11 @@ def test_info_peak(capsys, monkeypatch):
     for isa in _dispatch.available_isas():
         assert f"{isa} float32" in out
     assert cli.main(["info", "--peak", "--threads", "0"]) == 2
+
+
+def test_ties_keep_the_fallback(monkeypatch):
+    monkeypatch.setattr(_measure, "_time", lambda c: {"a": 1.0, "b": 0.99, "c": 1.2})
+    assert _measure.choose("tie", {"a": None, "b": None, "c": None}, "a",
+                           disk=False).algorithm == "a"
+    monkeypatch.setattr(_measure, "_time", lambda c: {"a": 1.0, "b": 0.9})
+    assert _measure.choose("win", {"a": None, "b": None}, "a", disk=False).algorithm == "b"

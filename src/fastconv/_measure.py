@@ -66,6 +66,10 @@ MAX_ENTRIES = 4096
 REPEATS = 5
 MIN_TIME = 0.02
 MAX_TIME = 2.0
+#: A candidate must beat the fallback (``"auto"``'s choice) by more than this fraction to be
+#: chosen over it: closer than that, the two are a tie within the noise of a shared machine,
+#: and the fallback keeps the choice stable from run to run.
+TIE = 0.03
 
 _memory: dict[str, dict] = {}
 _lock = threading.Lock()
@@ -319,7 +323,8 @@ def choose(k: str, candidates: Mapping[str, Callable[[], object]], fallback: str
         when the choice is not cached. A candidate may prepare itself on its first call: that
         call is not timed.
     fallback : str
-        Returned (and not stored) if every candidate raises: ``"auto"``'s choice.
+        ``"auto"``'s choice: kept unless a candidate is more than :data:`TIE` faster, and
+        returned (not stored) if every candidate raises.
     disk : bool
         Use the disk cache (read and write); the memory cache is always used.
     refresh : bool
@@ -339,6 +344,8 @@ def choose(k: str, candidates: Mapping[str, Callable[[], object]], fallback: str
     if not seconds:
         return Choice(fallback, {}, "fallback")
     best = min(seconds, key=seconds.__getitem__)
+    if fallback in seconds and seconds[fallback] <= seconds[best] * (1 + TIE):
+        best = fallback
     entry = {"algorithm": best, "seconds": seconds, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     with _lock:
         _memory[k] = entry
