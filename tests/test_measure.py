@@ -280,3 +280,8 @@ def test_ties_keep_the_fallback(monkeypatch):
                            disk=False).algorithm == "a"
     monkeypatch.setattr(_measure, "_time", lambda c: {"a": 1.0, "b": 0.9})
     assert _measure.choose("win", {"a": None, "b": None}, "a", disk=False).algorithm == "b"
+    # faster in the measurement, not in the rematch: the fallback stays
+    results = iter([{"a": 1.0, "b": 0.9, "c": 1.5}, {"b": 1.0, "a": 1.01}])
+    monkeypatch.setattr(_measure, "_time", lambda c: next(results))
+    assert _measure.choose("noise", {"a": None, "b": None, "c": None}, "a",
+                           disk=False).algorithm == "a"

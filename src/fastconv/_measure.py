@@ -5,7 +5,8 @@ several ways to compute the same thing (``fastconv.onnx.load(algorithm="measure"
 caller names the problem with :func:`key` and hands :func:`choose` one zero-argument callable
 per candidate; :func:`choose` answers from the memory cache, else from the disk cache, else
 times the candidates (:mod:`fastconv._timing`, interleaved rounds, median) and stores the
-fastest in both.
+fastest in both. The caller's fallback (``"auto"``'s choice) is replaced only by a candidate
+faster by more than :data:`TIE` twice: in the measurement and in a head-to-head rematch.
 
 The disk cache is one JSON file, ``measure-v1.json`` in ``FASTCONV_CACHE_DIR`` (default: the
 user's cache directory, e.g. ``$XDG_CACHE_HOME/fastconv`` or ``~/.cache/fastconv``; an empty
@@ -66,9 +67,10 @@ MAX_ENTRIES = 4096
 REPEATS = 5
 MIN_TIME = 0.02
 MAX_TIME = 2.0
-#: A candidate must beat the fallback (``"auto"``'s choice) by more than this fraction to be
-#: chosen over it: closer than that, the two are a tie within the noise of a shared machine,
-#: and the fallback keeps the choice stable from run to run.
+#: A candidate must beat the fallback (``"auto"``'s choice) by more than this fraction, in the
+#: measurement and again in a head-to-head rematch, to be chosen over it: closer than that, the
+#: two are a tie within the noise of a shared machine, and the fallback keeps the choice stable
+#: from run to run.
 TIE = 0.03
 
 _memory: dict[str, dict] = {}
@@ -344,9 +346,16 @@ def choose(k: str, candidates: Mapping[str, Callable[[], object]], fallback: str
     if not seconds:
         return Choice(fallback, {}, "fallback")
     best = min(seconds, key=seconds.__getitem__)
-    if fallback in seconds and seconds[fallback] <= seconds[best] * (1 + TIE):
-        best = fallback
-    entry = {"algorithm": best, "seconds": seconds, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    entry: dict = {}
+    if fallback in seconds and best != fallback:
+        if seconds[fallback] <= seconds[best] * (1 + TIE):
+            best = fallback
+        else:  # confirm the change, head to head: noise must not replace "auto"
+            again = _time({name: candidates[name] for name in (best, fallback)})
+            entry["recheck"] = again
+            if len(again) < 2 or again[fallback] <= again[best] * (1 + TIE):
+                best = fallback
+    entry.update(algorithm=best, seconds=seconds, when=time.strftime("%Y-%m-%d %H:%M:%S"))
     with _lock:
         _memory[k] = entry
     saved = store({k: entry}) if disk else False
