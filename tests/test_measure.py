@@ -110,7 +110,7 @@ def test_key_holds_every_field():
     key = layer._measure_key((2, 4, 9, 10), np.dtype("float32"), 3)
     fields = dict(f.split("=", 1) for f in key.split("|"))
     assert fields["fastconv"] == __version__
-    assert fields["cpu"] == _cpu_model()
+    assert fields["cpu"].startswith(_cpu_model())
     assert fields["isa"] == _dispatch.current_isa()
     assert fields["shape"] == "2x4x9x10"
     assert fields["dtype"] == "float32"
