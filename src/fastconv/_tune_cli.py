@@ -162,8 +162,12 @@ def _tune_model(args, thread_counts) -> int:
         return 2
     x = np.random.default_rng(0).standard_normal(shape).astype(args.dtype)
     for threads in thread_counts:
-        model = fonnx.load(args.model, algorithm="measure", threads=threads)
-        model(x)
+        try:
+            model = fonnx.load(args.model, algorithm="measure", threads=threads)
+            model(x)
+        except (OSError, ValueError, TypeError) as exc:
+            print(f"fastconv tune: {args.model}: {exc}", file=sys.stderr)
+            return 2
         print(f"tuned {args.model} for input {args.input}, {threads} thread(s)")
     return 0
 
