@@ -4,7 +4,7 @@ One small module, used by the convolution layer objects and meant for any other 
 several ways to compute the same thing (``fastconv.onnx.load(algorithm="measure")``): the
 caller names the problem with :func:`key` and hands :func:`choose` one zero-argument callable
 per candidate; :func:`choose` answers from the memory cache, else from the disk cache, else
-times the candidates (:mod:`fastconv._timing`, interleaved rounds, median) and stores the
+times the candidates (:mod:`fastconv._timing`, interleaved rounds, fastest call) and stores the
 fastest in both. The caller's fallback (``"auto"``'s choice) is replaced only by a candidate
 faster by more than :data:`TIE` twice: in the measurement and in a head-to-head rematch.
 
@@ -43,7 +43,6 @@ True
 import contextlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -71,7 +70,7 @@ MAX_TIME = 2.0
 #: measurement and again in a head-to-head rematch, to be chosen over it: closer than that, the
 #: two are a tie within the noise of a shared machine, and the fallback keeps the choice stable
 #: from run to run.
-TIE = 0.03
+TIE = 0.05
 
 _memory: dict[str, dict] = {}
 _lock = threading.Lock()
@@ -83,7 +82,7 @@ _seen: dict[str, tuple[int, int]] = {}
 class Choice:
     """What :func:`choose` decided.
 
-    ``algorithm``: the candidate to use. ``seconds``: median seconds per call of each candidate
+    ``algorithm``: the candidate to use. ``seconds``: seconds per call of each candidate
     timed (from the measurement that made the choice, also when it comes from a cache; empty
     for ``"fallback"``). ``source``: ``"measured"`` (now), ``"memory"`` (earlier in this
     process), ``"disk"`` (read from the cache file) or ``"fallback"``
@@ -310,7 +309,10 @@ def lookup(k: str, candidates, disk: bool = True) -> Choice | None:
 
 
 def _time(candidates: Mapping[str, Callable[[], object]]) -> dict[str, float]:
-    """Median seconds of each candidate that runs; those that raise are left out."""
+    """Seconds per call of each candidate that runs (those that raise are left out): the
+    fastest of its interleaved calls. On a machine shared with other jobs most calls can be
+    slowed, and only the fastest says what the algorithm costs when it runs undisturbed (other
+    jobs only ever add time); a median then follows the load more than the algorithm."""
     from . import _timing
 
     working = {}
@@ -324,7 +326,7 @@ def _time(candidates: Mapping[str, Callable[[], object]]) -> dict[str, float]:
         return dict.fromkeys(working, 0.0)
     samples = _timing.interleaved_samples(working, repeats=REPEATS, warmup=1,
                                           min_time=MIN_TIME, max_time=MAX_TIME)
-    return {name: statistics.median(t) for name, t in samples.items()}
+    return {name: min(t) for name, t in samples.items()}
 
 
 def choose(k: str, candidates: Mapping[str, Callable[[], object]], fallback: str, *,

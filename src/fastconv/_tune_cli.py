@@ -22,7 +22,8 @@ suites: resnet18, vgg16, mobilenet, unet, all; --layer takes what `fastconv benc
 takes (a catalogue name, or [NAME=]CxSIZE:LAYER such as 64x56x56:conv3p1c64).
 
 columns: auto = what algorithm="auto" picks; measure = what algorithm="measure" chose (from:
-measured now, or the cache); ms = median milliseconds per call in the measurement;
+measured now, or the cache); ms = milliseconds per call in the measurement (the fastest of
+its interleaved calls: on a shared machine the least disturbed one);
 auto/measure = auto's time / the chosen one's (>= 1: measure is at least as fast); recheck =
 the same ratio timed again, auto layer against measure layer, where the two differ.
 
@@ -93,8 +94,6 @@ def _weights(layer, dtype: str):
 def tune_layer(layer, threads: int, dtype: str = "float32", refresh: bool = False,
                recheck: bool = True) -> dict:
     """Measure one catalogue layer at ``threads`` threads; the row of the table, as a dict."""
-    import statistics
-
     import numpy as np
 
     from . import _measure, _timing
@@ -117,8 +116,7 @@ def tune_layer(layer, threads: int, dtype: str = "float32", refresh: bool = Fals
             {"auto": lambda: auto_layer(x, threads=threads),
              "measure": lambda: measure_layer(x, threads=threads)},
             repeats=7, warmup=1, min_time=0.05, max_time=3.0)
-        row["recheck"] = statistics.median(samples["auto"]) / statistics.median(
-            samples["measure"])
+        row["recheck"] = min(samples["auto"]) / min(samples["measure"])
     return row
 
 
