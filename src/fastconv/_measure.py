@@ -324,8 +324,11 @@ def _time(candidates: Mapping[str, Callable[[], object]]) -> dict[str, float]:
         working[name] = run
     if len(working) <= 1:
         return dict.fromkeys(working, 0.0)
-    samples = _timing.interleaved_samples(working, repeats=REPEATS, warmup=1,
-                                          min_time=MIN_TIME, max_time=MAX_TIME)
+    try:
+        samples = _timing.interleaved_samples(working, repeats=REPEATS, warmup=1,
+                                              min_time=MIN_TIME, max_time=MAX_TIME)
+    except Exception:  # noqa: BLE001 - e.g. MemoryError later on: no choice, the fallback
+        return {}
     return {name: min(t) for name, t in samples.items()}
 
 
