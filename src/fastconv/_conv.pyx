@@ -12,10 +12,13 @@ ISA number (``fastconv._dispatch.isa_index``). Nothing here raises a user-facing
 """
 
 cimport numpy as cnp
+from fastconv._fpstate cimport fc_fp_enter, fc_fp_leave
 from cython cimport floating
 from libc.stddef cimport ptrdiff_t
 
 import numpy as np
+
+from fastconv._subnormals import flushing
 
 cnp.import_array()
 
@@ -82,11 +85,13 @@ def pack_weight(tuple geometry, const floating[::1] weight, int isa, int nthread
     dtype = np.float32 if floating is float else np.float64
     packed = np.empty(packed_weight_size(geometry, isa, dtype), dtype=dtype)
     cdef floating[::1] dst = packed
+    fp = fc_fp_enter(flushing())
     with nogil:
         if floating is float:
             fc_conv_pack_weight_f32(isa, &g, &weight[0], &dst[0], nthreads)
         else:
             fc_conv_pack_weight_f64(isa, &g, &weight[0], &dst[0], nthreads)
+    fc_fp_leave(fp)
     return packed
 
 
@@ -102,6 +107,7 @@ def run(int kernel, tuple geometry, const floating[::1] x, const floating[::1] w
     if bias is not None:
         b = &bias[0]
     cdef int rc
+    fp = fc_fp_enter(flushing())
     with nogil:
         if floating is float:
             if kernel == 0:
@@ -117,6 +123,7 @@ def run(int kernel, tuple geometry, const floating[::1] x, const floating[::1] w
                 rc = fc_conv_depthwise_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
             else:
                 rc = fc_conv_im2col_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
+    fc_fp_leave(fp)
     if rc != FC_CONV_OK:
         raise MemoryError(
             f"fastconv: could not allocate scratch memory for a convolution of geometry "
@@ -167,6 +174,7 @@ cdef class Runner:
             raise ValueError("fastconv internal error: y must be writeable")
         cdef void *yp = <void *>self._data(y, self.y_size, "y")
         cdef int rc
+        fp = fc_fp_enter(flushing())
         with nogil:
             if self.f64:
                 if self.kernel == 0:
@@ -194,5 +202,6 @@ cdef class Runner:
                     rc = fc_conv_im2col_f32(self.isa, &self.g, <const float *>xp,
                                             <const float *>wp, <const float *>bp, <float *>yp,
                                             self.nthreads)
+        fc_fp_leave(fp)
         if rc != FC_CONV_OK:
             raise MemoryError("fastconv: could not allocate scratch memory for a convolution")

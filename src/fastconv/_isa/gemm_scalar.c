@@ -392,8 +392,10 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
         const int npad = (N + nr - 1) / nr * nr, kblocks = (K + KC - 1) / KC;
         const int groups = (npad / nr + FC_GEMM_FEW_PANELS - 1) / FC_GEMM_FEW_PANELS;
         const int units = plan.grid.units_m;
+        FC_FP_CAPTURE();
         FC_OMP(parallel num_threads(nthreads))
         {
+            FC_FP_ADOPT();
             FC_OMP(for schedule(dynamic, 1))
             for (int u = 0; u < kblocks * groups; u++) {
                 const int kb = u / groups, n0 = (u % groups) * FC_GEMM_FEW_PANELS * nr;
@@ -409,11 +411,14 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
                 FC_TEAM_DONE_ADD(&done);
             }
             fc_team_wait_done(&done, units);
+            FC_FP_RESTORE();
         }
     } else {
         const int units = plan.grid.units_m * plan.grid.units_n;
+        FC_FP_CAPTURE();
         FC_OMP(parallel num_threads(nthreads))
         {
+            FC_FP_ADOPT();
             T *bbuf = scratch + per_thread * (size_t)fc_omp_thread_num();
             FC_OMP(for schedule(dynamic, 1) nowait)
             for (int u = 0; u < units; u++) {
@@ -423,6 +428,7 @@ int SFX(fc_gemm_)(int isa, int M, int N, int K, const T *packed_a, PACK_B_FN pac
                 FC_TEAM_DONE_ADD(&done);
             }
             fc_team_wait_done(&done, units);
+            FC_FP_RESTORE();
         }
     }
     fc_free(scratch);
