@@ -45,7 +45,7 @@ def _isa_index(isa: str | None) -> int:
     if isa not in _dispatch.available_isas():
         raise ValueError(f"isa={isa!r} is not available here (available: "
                          f"{', '.join(_dispatch.available_isas())})")
-    return _dispatch.ISA_NAMES.index(isa)
+    return _dispatch.isa_names().index(isa)
 
 
 def peak_runner(isa: str | None = None, threads: int = 1, dtype: object = "float32",
