@@ -237,6 +237,31 @@ def test_bad_padding_value(name, value):
     expect(exc, named("padding"), name, x, {**kw, "padding": value})
 
 
+@pytest.mark.parametrize("name", PADDED)
+def test_flat_padding_tuple_names_the_forms(name):
+    # issue 21 item 4: torch.nn.functional.pad's flat (left, right, top, bottom) habit; the
+    # message used to show an internal input_size=(1073741824, ...)
+    d = int(name[-2])
+    x, kw = base(name)
+    flat = (0, 1) * d
+    message = expect(ValueError, named("padding"), name, x, {**kw, "padding": flat})
+    assert repr(flat) in message and "(before, after) pairs" in message, message
+    assert "1073741824" not in message and "input_size" not in message, message
+    if d > 1:
+        assert "torch.nn.functional.pad" in message, message
+    message = expect(ValueError, named("padding"), name, x,
+                     {**kw, "padding": (1,) * (d + 1)})
+    assert f"a tuple of {d} ints" in message, message
+
+
+@pytest.mark.parametrize("layer,d", [("Conv2d", 2), ("Conv1d", 1), ("MaxPool2d", 2)])
+def test_layer_flat_padding_tuple(layer, d):
+    args = (np.ones((2, 2) + (3,) * d),) if layer.startswith("Conv") else (2,)
+    with pytest.raises(ValueError, match=r"padding must be an int.*\(0, 1, 0, 1\)") as info:
+        getattr(fastconv, layer)(*args, padding=(0, 1, 0, 1))
+    assert "1073741824" not in str(info.value) and "1048576" not in str(info.value)
+
+
 @pytest.mark.parametrize("name", CONVT + WINDOW)
 def test_full_padding_only_for_convolutions(name):
     x, kw = base(name)

@@ -207,7 +207,7 @@ ERRORS = [
     (conv_output_size, ((13, 13), (3, 3, 3)), {}, ValueError,
      r"kernel_size has 3 entries but input_size has 2"),
     (conv_output_size, ((13, 13), 3), {"padding": (1, 1, 1)}, ValueError,
-     r"padding has 3 entries but input_size has 2"),
+     r"padding must be an int.*a tuple of 2 ints.*got \(1, 1, 1\) \(3 entries\)"),
     (conv_output_size, ((), 3), {}, ValueError, r"input_size must have at least one entry"),
     (conv_output_size, (2, 5), {}, ValueError,
      r"output size -2 < 1 in dim 0 for input_size=2, kernel_size=5.*larger than the padded"),

@@ -25,6 +25,7 @@ from ._validate import (
     working_copy,
 )
 from .shapes import conv_output_size, resolve_padding
+from .shapes._args import explicit_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d"]
 
@@ -119,7 +120,7 @@ def _spec(ndim: int, weight, bias, stride, padding, dilation, groups, padding_mo
                              f"'same_lower', 'full', got {padding!r}")
     else:
         # explicit padding is checked now (input sizes do not matter for it)
-        resolve_padding(_as_tuple(padding), (1 << 30,) * ndim, kernel, stride, dilation)
+        explicit_padding(_as_tuple(padding), ndim)
     if copy:
         # own read-only copies: later changes to the caller's arrays must not reach the layer
         wdtype = compute_dtype(weight)
