@@ -326,6 +326,16 @@ def test_spatial_pyramid_pool_matches_reference(isa, dtype, mode, levels):
     assert_close(fastconv.spatial_pyramid_pool2d(x[0], levels, mode), y[0], dtype)
 
 
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_spatial_pyramid_pool_empty_batch_and_channels(mode):
+    # issue 21 item 3: N = 0 raised "cannot reshape array of size 0"
+    y = fastconv.spatial_pyramid_pool2d(np.empty((0, 3, 7, 5), np.float32), (1, 2), mode)
+    assert y.shape == (0, 15) and y.dtype == np.float32
+    assert fastconv.spatial_pyramid_pool2d(np.empty((2, 0, 7, 5)), (1, 2), mode).shape == (2, 0)
+    out = np.empty((0, 15))
+    assert fastconv.spatial_pyramid_pool2d(np.empty((0, 3, 7, 5)), (1, 2), mode, out=out) is out
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("k,s,p", [(2, None, 0), (3, 2, 1), ((3, 2), 1, "same")])

@@ -839,7 +839,7 @@ def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out
     start = 0
     for level in levels:
         part = _adaptive(kind, xc, 2, (level, level), False, threads, None)
-        y[:, start:start + c * level * level] = part.reshape(n, -1)
+        y[:, start:start + c * level * level] = part.reshape(n, c * level * level)
         start += c * level * level
     return _finish(y, unbatched, out)
 
