@@ -4,6 +4,7 @@ Indices and integer results must be exact; float values within ``reference.asser
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -447,6 +448,39 @@ def test_global_pools_out_noncontiguous_and_empty_batch(name):
     with pytest.raises(ValueError, match="out"):
         fn(x, out=np.empty((2, 4, 1), np.float32))
     assert fn(np.empty((0, 3, 4, 4), np.float32)).shape == (0, 3, 1, 1)
+
+
+@pytest.mark.parametrize("name", ["global_avg_pool", "global_max_pool"])
+@pytest.mark.parametrize("spatial", [1, 2, 3])
+def test_global_pools_unbatched_rule(name, spatial):
+    # issue 21 item 5: without spatial_dims the batch dim is required (spatial rank ndim - 2);
+    # with it, the unbatched rule of the 1-D/2-D/3-D operators
+    fn = getattr(fastconv, name)
+    ref = {"global_avg_pool": ref_global_avg_pool, "global_max_pool": ref_global_max_pool}[name]
+    x = _input((5,) * spatial, np.float64)  # (2, 3, *spatial)
+    batched = fn(x, spatial_dims=spatial)
+    assert batched.shape == (2, 3) + (1,) * spatial
+    np.testing.assert_allclose(batched, ref(x), rtol=1e-12)
+    single = fn(x[1], spatial_dims=spatial)
+    assert single.shape == (3,) + (1,) * spatial
+    np.testing.assert_allclose(single, ref(x[1:2])[0], rtol=1e-12)
+    out = np.empty((3,) + (1,) * spatial)
+    assert fn(x[1], spatial_dims=spatial, out=out) is out
+    np.testing.assert_array_equal(out, single)
+    # without spatial_dims, a 3-D array is a batch of 1-D signals (documented), never unbatched
+    if spatial > 1:
+        assert fn(x[1]).shape == (3, 5) + (1,) * (spatial - 1)
+    with pytest.raises(ValueError, match=r"x must have .*got shape \(5,\)"):
+        fn(np.ones(5), spatial_dims=spatial)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, C, \*spatial\).*spatial_dims"):
+        fn(np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("value,exc", [(0, ValueError), (4, ValueError), (2.0, TypeError),
+                                       (True, TypeError)])
+def test_global_pools_bad_spatial_dims(value, exc):
+    with pytest.raises(exc, match=r"spatial_dims.*" + re.escape(repr(value))):
+        fastconv.global_avg_pool(np.ones((1, 2, 3)), spatial_dims=value)
 
 
 def test_threads_keyword_is_checked_and_minus_one_means_every_cpu():

@@ -606,45 +606,67 @@ for _d, _ex in _EXAMPLES.items():
 # ------------------------------------------------------------------------------------------
 # Global pools
 # ------------------------------------------------------------------------------------------
-def _global(kind: int, x, threads, out):
-    if type(x) is np.ndarray and x.flags.c_contiguous and (x.dtype is _F32 or x.dtype is _F64):
+def _check_spatial_dims(spatial_dims: object) -> int | None:
+    if spatial_dims is None:
+        return None
+    return check_int(spatial_dims, "spatial_dims", 1, 3)
+
+
+def _global(kind: int, x, spatial_dims, threads, out):
+    spatial = _check_spatial_dims(spatial_dims)
+    if (spatial is None and type(x) is np.ndarray and x.flags.c_contiguous
+            and (x.dtype is _F32 or x.dtype is _F64)):
         xc = arr = x  # the common case, without the general checks' cost
     else:
         arr = check_array(x, "x")
         xc = None
-    if arr.ndim < 3:
+    unbatched = False
+    if spatial is not None:
+        # the rule of the 1-D/2-D/3-D operators: (N, C, *spatial) or unbatched (C, *spatial)
+        arr, unbatched = batched(arr, spatial)
+    elif arr.ndim < 3:
         raise ValueError(f"x must have shape (N, C, *spatial) with at least one spatial dim, "
-                         f"got shape {arr.shape} (the spatial rank is ndim - 2, so an "
-                         f"unbatched input needs a leading batch axis: x[None])")
+                         f"got shape {arr.shape} (without spatial_dims the spatial rank is "
+                         f"ndim - 2: pass spatial_dims= to give an unbatched input)")
     if xc is None:
         xc = working_copy(arr, _working_dtype(arr, keep_int=kind == _MAX))
     dtype = xc.dtype
     n, c = xc.shape[:2]
     size = math.prod(xc.shape[2:])
     if size == 0:
-        raise ValueError(f"x must have non-empty spatial dims, got shape {arr.shape}")
+        raise ValueError(f"x must have non-empty spatial dims, got shape {np.shape(x)}")
     shape = (n, c) + (1,) * (xc.ndim - 2)
-    y = np.empty(shape, dtype=dtype) if out is None else check_out(out, shape, dtype, [arr])
+    y = _output(out, shape, unbatched, dtype, (x,))
     _driver().global_pool(kind, _code(dtype), xc.reshape(n * c, size), y.reshape(n * c),
                           _dispatch.isa_index(), _thread_count(threads, xc.size))
-    return y
+    return _finish(y, unbatched, out)
 
 
-def global_avg_pool(x, *, threads=None, out=None):
+_GLOBAL_X = """
+    x : array_like
+        ``(N, C, *spatial)``. Without ``spatial_dims`` the batch dim is required and the
+        spatial rank is ``x.ndim - 2``: a 3-D input is a batch of 1-D signals ``(N, C, W)``,
+        never an unbatched image (it cannot be both); give an unbatched ``(C, H, W)`` as
+        ``x[None]`` or with ``spatial_dims=2``.
+    spatial_dims : {1, 2, 3} or None, keyword-only
+        The spatial rank, when known: ``x`` may then be ``(N, C, *spatial)`` or unbatched
+        ``(C, *spatial)`` (the rule of every 1-D/2-D/3-D operator), and an unbatched input
+        gives an unbatched ``(C, 1, ..., 1)`` output."""
+
+
+def global_avg_pool(x, *, spatial_dims=None, threads=None, out=None):
     """Mean over every spatial dim: ``(N, C, *spatial)`` → ``(N, C, 1, ..., 1)``.
 
-    A reduction over each contiguous ``(n, c)`` plane. The spatial rank is ``x.ndim - 2``.
+    A reduction over each contiguous ``(n, c)`` plane.
 
     Parameters
-    ----------
-    x : array_like
-        Input with at least one spatial dim; computed in float32 or float64.
+    ----------{GLOBAL_X}
 {COMMON}
 
     Returns
     -------
     numpy.ndarray
-        ``(N, C, 1, ..., 1)`` means.
+        ``(N, C, 1, ..., 1)`` means (``(C, 1, ..., 1)`` for an unbatched input).
 
     Examples
     --------
@@ -653,25 +675,25 @@ def global_avg_pool(x, *, threads=None, out=None):
     array([[[[1.5]],
     <BLANKLINE>
             [[5.5]]]])
+    >>> fastconv.global_avg_pool(np.arange(8.0).reshape(2, 2, 2), spatial_dims=2).shape
+    (2, 1, 1)
     """
-    return _global(_AVG, x, threads, out)
+    return _global(_AVG, x, spatial_dims, threads, out)
 
 
-def global_max_pool(x, *, threads=None, out=None):
+def global_max_pool(x, *, spatial_dims=None, threads=None, out=None):
     """Max over every spatial dim: ``(N, C, *spatial)`` → ``(N, C, 1, ..., 1)``.
 
-    NaN propagates; integer dtypes are kept. The spatial rank is ``x.ndim - 2``.
+    NaN propagates; integer dtypes are kept.
 
     Parameters
-    ----------
-    x : array_like
-        Input with at least one spatial dim.
+    ----------{GLOBAL_X}
 {COMMON}
 
     Returns
     -------
     numpy.ndarray
-        ``(N, C, 1, ..., 1)`` maxima.
+        ``(N, C, 1, ..., 1)`` maxima (``(C, 1, ..., 1)`` for an unbatched input).
 
     Examples
     --------
@@ -680,11 +702,11 @@ def global_max_pool(x, *, threads=None, out=None):
     array([[[2],
             [5]]])
     """
-    return _global(_MAX, x, threads, out)
+    return _global(_MAX, x, spatial_dims, threads, out)
 
 
-global_avg_pool.__doc__ = _plain_doc(global_avg_pool.__doc__)
-global_max_pool.__doc__ = _plain_doc(global_max_pool.__doc__)
+global_avg_pool.__doc__ = _plain_doc(global_avg_pool.__doc__).replace("{GLOBAL_X}", _GLOBAL_X)
+global_max_pool.__doc__ = _plain_doc(global_max_pool.__doc__).replace("{GLOBAL_X}", _GLOBAL_X)
 
 
 # ------------------------------------------------------------------------------------------
