@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 
 import pytest
 
@@ -54,8 +55,8 @@ def test_fastconv_isa_caps_the_choice(cap):
         assert chosen == cap
         assert "not available" not in proc.stderr
     else:
-        # A cap the CPU lacks: the best below it, with a warning naming it.
-        assert chosen in available
+        # A cap the CPU lacks: the best it has, with a warning naming it.
+        assert chosen == available[0]
         assert "not available" in proc.stderr and cap in proc.stderr
 
 
@@ -63,6 +64,39 @@ def test_unknown_fastconv_isa_warns_and_is_ignored():
     proc = run_python("import fastconv; print(fastconv.config()['isa'])", FASTCONV_ISA="sse9")
     assert proc.stdout.strip() == _dispatch.available_isas()[0]
     assert "sse9" in proc.stderr
+    # the warning lists the valid names
+    assert all(name in proc.stderr for name in _dispatch.ISA_NAMES), proc.stderr
+
+
+@pytest.mark.parametrize("usable,cap,expected", [
+    (("avx2", "scalar"), "avx512", "avx2"),
+    (("avx2", "scalar"), "neon", "avx2"),      # another architecture's name: the best there is
+    (("avx512", "avx2", "scalar"), "neon", "avx512"),
+    (("neon", "scalar"), "avx2", "neon"),
+    (("scalar",), "avx512", "scalar"),
+    (("avx512", "avx2", "scalar"), "avx2", "avx2"),   # a cap the machine has is honoured
+    (("avx512", "avx2", "scalar"), " AVX2 ", "avx2"),
+])
+def test_fastconv_isa_the_cpu_lacks_falls_back_to_the_best_it_has(monkeypatch, usable, cap,
+                                                                   expected):
+    # issue 21 item 7: a missing ISA used to fall to the next in preference order (neon on
+    # x86 -> scalar); the API says the best the machine has. Any machine: the ISAs are faked.
+    monkeypatch.setattr(_dispatch, "available_isas", lambda: usable)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _dispatch._choose(cap) == expected
+    lacking = cap.strip().lower() not in usable
+    assert len(caught) == lacking
+    if lacking:
+        message = str(caught[0].message)
+        assert repr(cap.strip().lower()) in message and ", ".join(usable) in message
+
+
+def test_unknown_isa_name_lists_the_valid_names(monkeypatch):
+    monkeypatch.setattr(_dispatch, "available_isas", lambda: ("avx2", "scalar"))
+    with pytest.warns(RuntimeWarning, match=r"'sse9'.*valid names: scalar, avx2, avx512, "
+                                            r"neon.*available on this machine: avx2, scalar"):
+        assert _dispatch._choose("sse9") == "avx2"
 
 
 def test_use_isa_switches_and_restores():
