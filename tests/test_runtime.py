@@ -215,6 +215,52 @@ def test_threadpoolctl_limits_fastconv():
         assert fastconv.get_num_threads() == 2
 
 
+_TEAM_PROBE = """
+import json, numpy as np, threadpoolctl
+import fastconv
+from fastconv import pool
+used = []  # the thread count each call hands the compiled driver: the team it runs
+real = pool._driver()
+class Spy:
+    def __getattr__(self, name):
+        return getattr(real, name)
+    def pool(self, *args):
+        used.append(args[-1])
+        return real.pool(*args)
+pool._DRIVER = Spy()
+x = np.ones((1, 8, 256, 256), np.float32)  # work enough for 4 threads
+if {first_use_before}:
+    fastconv.max_pool2d(x, 2)
+    fastconv.get_num_threads()
+    used.clear()
+with threadpoolctl.threadpool_limits(2, user_api="openmp"):
+    inside = fastconv.get_num_threads()
+    fastconv.max_pool2d(x, 2)
+    with fastconv.num_threads(3):   # an explicit default is capped as well
+        capped = fastconv.get_num_threads()
+    explicit = fastconv.max_pool2d(x, 2, threads=3) is not None  # threads= is not capped
+after = fastconv.get_num_threads()
+fastconv.max_pool2d(x, 2)
+print(json.dumps(dict(inside=inside, capped=capped, after=after, used=used)))
+"""
+
+
+@pytest.mark.parametrize("first_use_before", [False, True])
+def test_threadpoolctl_limit_holds_whatever_the_order(first_use_before):
+    # issue 21 item 6: entered before fastconv's first call, the limit used to be taken for the
+    # runtime's baseline and ignored. OMP_NUM_THREADS=4 makes the default differ from the limit
+    # on any machine; the team size checked is the one each call hands the driver.
+    pytest.importorskip("threadpoolctl")
+    if not fastconv.config()["openmp"]:
+        pytest.skip("serial build: there is no OpenMP runtime to limit")
+    proc = run_python(_TEAM_PROBE.format(first_use_before=first_use_before),
+                      OMP_NUM_THREADS="4")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["inside"] == 2 and result["capped"] == 2 and result["after"] == 4, result
+    assert result["used"] == [2, 3, 4], result
+
+
 # --- import without the compiled extension --------------------------------------------------
 
 def test_missing_extension_gives_readable_import_error(tmp_path):

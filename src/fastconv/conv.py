@@ -27,6 +27,10 @@ from ._validate import (
 from .shapes import conv_output_size, resolve_padding
 from .shapes._args import explicit_padding
 
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
+
 __all__ = ["conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")

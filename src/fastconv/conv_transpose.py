@@ -41,6 +41,10 @@ from ._validate import (
     working_copy,
 )
 
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
+
 ALGORITHMS = ("auto", "gemm", "phase")
 _PADDING_STRINGS = ("valid", "same", "same_lower")
 # The phase algorithm keeps per-dim tap lists on the stack (FC_CONVT_MAX_PHASE_KERNEL).
