@@ -46,4 +46,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    # not the helper module this file imports (``importlib`` is no part of fastconv's API)
+    return sorted((set(globals()) - {"importlib"}) | set(__all__))

@@ -351,8 +351,14 @@ _FUNCTION_DOC = """{ndim}-D convolution (cross-correlation, as ``torch.nn.functi
         What the padding holds (PyTorch's meaning).
     algorithm : {{"auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f4", \
 "winograd_f6"}}
-        ``"auto"`` picks by the table in ``fastconv._algorithms``; the Winograd variants are
-        not in this build yet (``ValueError``).
+        ``"auto"`` picks the fastest the library knows for this shape (the rule and its
+        measurements: ``fastconv._algorithms``), never one whose float32 error bound exceeds
+        1e-5. ``"direct"`` and ``"im2col"`` serve every convolution. The Winograd variants
+        (F(2x2,3x3), F(4x4,3x3), F(6x6,3x3); ``"winograd"`` picks the tile) need a 3x3
+        kernel, stride 1 and dilation 1 (conv2d only) and at least 4 input and output
+        channels per group; F(6x6,3x3)'s float32 error bound is 6e-5, so ``"auto"`` never
+        picks it (docs/winograd.md). An algorithm that cannot serve the arguments raises
+        ``ValueError`` saying why.
     threads : int, optional
         Threads to use (None: ``fastconv.get_num_threads()``; -1: every CPU).
     out : numpy.ndarray, optional

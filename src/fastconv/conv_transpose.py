@@ -362,7 +362,12 @@ _PARAMS_DOC = """
     output_size : tuple of int, optional
         The spatial output size (or the full output shape); chooses ``output_padding``.
     algorithm : {{"auto", "gemm", "phase"}}, default "auto"
-        See :mod:`fastconv.conv_transpose`.
+        ``"gemm"``: one GEMM of the weight with the input, then col2im adds each column
+        into the output (wins when no two kernel taps meet, i.e. kernel <= stride, or with
+        many input channels per group); ``"phase"``: one small convolution per stride phase
+        with only the taps that reach it, no multiplications by inserted zeros (wins when
+        ``C_out / groups >= 4 * C_in / groups`` and taps meet). Both give the same result;
+        ``"auto"`` picks by :func:`fastconv.conv_transpose.choose_algorithm`.
     threads : int, optional
         Threads to use (``None``: :func:`fastconv.get_num_threads`; ``-1``: every CPU).
     out : numpy.ndarray, optional
@@ -419,26 +424,35 @@ class _ConvTransposeNd:
 
     @property
     def stride(self) -> tuple[int, ...]:
+        """The stride, one int per spatial dim (e.g. ``(2, 2)``)."""
         return self._plan.stride
 
     @property
     def padding(self):
+        """The padding as given (an int, a tuple, pairs or a string such as ``"same"``); the
+        explicit pairs depend on the input size (:func:`fastconv.shapes.resolve_padding`)."""
         return self._plan.padding
 
     @property
     def output_padding(self) -> tuple[int, ...]:
+        """The size added at the end of each spatial dim, one int per dim (a call's
+        ``output_size=`` overrides it for that call)."""
         return self._plan.output_padding
 
     @property
     def dilation(self) -> tuple[int, ...]:
+        """The spacing between kernel taps, one int per spatial dim."""
         return self._plan.dilation
 
     @property
     def groups(self) -> int:
+        """The number of channel groups (``C_in`` and ``C_out`` are split into this many)."""
         return self._plan.groups
 
     @property
     def algorithm(self) -> str:
+        """The algorithm asked for at construction: ``"auto"``, ``"gemm"`` or ``"phase"``
+        (:meth:`algorithm_for` tells what ``"auto"`` resolves to for an input shape)."""
         return self._plan.algorithm
 
     def algorithm_for(self, input_shape) -> str:
@@ -500,7 +514,39 @@ class _ConvTransposeNd:
             shape[-self._ndim:])
 
     def __call__(self, x, *, threads=None, out=None, output_size=None):
-        """Apply the layer to ``x`` (see the functional form for the parameters)."""
+        """Apply the layer to ``x``: the transposed convolution with the layer's parameters.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(N, C_in, *spatial)`` or, unbatched, ``(C_in, *spatial)``.
+        threads : int, optional
+            Threads to use (``None``: :func:`fastconv.get_num_threads`; ``-1``: every CPU).
+        out : numpy.ndarray, optional
+            C-contiguous array of the exact output shape and dtype to fill and return.
+        output_size : tuple of int, optional
+            The spatial output size (or the full output shape) for this call; chooses
+            ``output_padding`` as the functional form does.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, C_out, *out_spatial)`` (unbatched input: no ``N``).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> up = fastconv.ConvTranspose2d(np.ones((2, 3, 3, 3), np.float32), stride=2,
+        ...                               padding=1)
+        >>> x = np.ones((1, 2, 4, 4), np.float32)
+        >>> up(x).shape
+        (1, 3, 7, 7)
+        >>> up(x, output_size=(8, 8)).shape        # output_padding 1 for this call
+        (1, 3, 8, 8)
+        >>> out = np.empty((3, 7, 7), np.float32)
+        >>> up(x[0], out=out) is out               # unbatched input, preallocated output
+        True
+        """
         return self._plan(x, output_size=output_size, threads=threads, out=out)
 
     def __repr__(self) -> str:
@@ -569,6 +615,10 @@ _LAYER_EXAMPLES = {
     'gemm'
     >>> layer(np.ones((1, 8, 16, 16), np.float32)).shape
     (1, 4, 32, 32)
+    >>> layer.weight.shape, layer.bias, layer.stride, layer.padding, layer.output_padding
+    ((8, 4, 4, 4), None, (2, 2), 1, (0, 0))
+    >>> layer.dilation, layer.groups, layer.algorithm
+    ((1, 1), 1, 'auto')
 """,
     3: """
     >>> import numpy as np, fastconv
