@@ -355,9 +355,10 @@ _FUNCTION_DOC = """{ndim}-D convolution (cross-correlation, as ``torch.nn.functi
         measurements: ``fastconv._algorithms``), never one whose float32 error bound exceeds
         1e-5. ``"direct"`` and ``"im2col"`` serve every convolution. The Winograd variants
         (F(2x2,3x3), F(4x4,3x3), F(6x6,3x3); ``"winograd"`` picks the tile) need a 3x3
-        kernel, stride 1 and dilation 1 (conv2d only) and at least 4 input and output
-        channels per group; F(6x6,3x3)'s float32 error bound is 6e-5, so ``"auto"`` never
-        picks it (docs/winograd.md). An algorithm that cannot serve the arguments raises
+        kernel, stride 1 and dilation 1 (conv2d only); asked for, they serve any channel
+        count and any groups (per group), while ``"auto"`` uses them only where they pay.
+        F(6x6,3x3)'s float32 error bound is 6e-5, so ``"auto"`` never picks it
+        (docs/winograd.md). An algorithm that cannot serve the arguments raises
         ``ValueError`` saying why.
     threads : int, optional
         Threads to use (None: ``fastconv.get_num_threads()``; -1: every CPU).
