@@ -264,8 +264,12 @@ class _Plan:
         pads = shapes.resolve_padding(self.padding, in_size, self.kernel, self.stride,
                                       self.dilation, transposed=True,
                                       output_padding=output_padding)
+        # by name, not by the pairs: "same" pairs are negative where the kernel extent is
+        # below the stride (the output window then reaches past the full result)
         out_size = tuple(shapes.conv_transpose_output_size(
-            in_size, self.kernel, self.stride, pads, output_padding, self.dilation))
+            in_size, self.kernel, self.stride,
+            self.padding if isinstance(self.padding, str) else pads, output_padding,
+            self.dilation))
         return tuple(tuple(p) for p in pads), out_size
 
     def _check_gemm_dims(self, x_shape):
@@ -320,6 +324,27 @@ class _Plan:
         if xb.shape[1] == 0:  # no input channels: only the bias reaches the output
             yb[...] = 0 if bias is None else bias.reshape((-1,) + (1,) * self.ndim)
             return y
+        if any(p < 0 for pair in pads for p in pair):
+            self._run_past_the_edges(xb, yb, bias, pads, out_size, dtype, nthreads)
+            return y
+        self._run(xb, yb, bias, pads, out_size, dtype, nthreads)
+        return y
+
+    def _run_past_the_edges(self, xb, yb, bias, pads, out_size, dtype, nthreads):
+        """``"same"`` with the kernel extent below the stride: a negative pad means the output
+        window reaches past the full result. The compiled side takes crops only (pads >= 0),
+        so compute with the negative pads as 0 into a scratch array and place it in the
+        window; the positions past the full result hold the bias alone."""
+        clamped = tuple((max(b, 0), max(a, 0)) for b, a in pads)
+        inner = tuple(o + min(b, 0) + min(a, 0) for o, (b, a) in zip(out_size, pads))
+        scratch = np.empty(yb.shape[:2] + inner, dtype=dtype)
+        self._run(xb, scratch, bias, clamped, inner, dtype, nthreads)
+        yb[...] = 0 if bias is None else bias.reshape((-1,) + (1,) * self.ndim)
+        window = tuple(slice(-min(b, 0), -min(b, 0) + n) for (b, _), n in zip(pads, inner))
+        yb[(slice(None), slice(None)) + window] = scratch
+
+    def _run(self, xb, yb, bias, pads, out_size, dtype, nthreads):
+        shape = yb.shape
         lead = (1,) * (3 - self.ndim)
         x5 = working_copy(xb, dtype).reshape(xb.shape[:2] + lead + xb.shape[2:])
         y5 = yb.reshape(shape[:2] + lead + out_size)
@@ -331,7 +356,6 @@ class _Plan:
             pad + self.dilation, (0,) * len(lead) + tuple(p[0] for p in pads),
             self.resolved_algorithm(), _dispatch.isa_index(), _threads.for_work(nthreads, work),
             self.prepared(dtype) if self.keep_prepared else None)
-        return y
 
 
 def _functional(ndim, x, weight, bias, stride, padding, output_padding, groups, dilation,
@@ -354,6 +378,8 @@ _PARAMS_DOC = """
     padding : int, tuple, tuple of (before, after) pairs, or str, default 0
         Removed from the full output: symmetric int or per-dim, asymmetric pairs, ``"valid"``,
         ``"same"`` (output size ``in * stride``, ONNX ``SAME_UPPER`` split) or ``"same_lower"``.
+        ``"same"`` gives ``in * stride`` for every kernel: one shorter than the stride makes
+        the window reach past the full output, and those positions hold only the bias.
     output_padding : int or tuple of int, default 0
         Extra size added at the end of each dim; must be smaller than the stride or the
         dilation of its dim.
