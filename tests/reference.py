@@ -591,10 +591,15 @@ def ref_spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max"):
                           axis=1)
 
 
-def ref_mixed_pool2d(x, kernel, stride=None, padding=0, alpha=0.5):
+def ref_mixed_pool2d(x, kernel, stride=None, padding=0, alpha=0.5, dilation=1,
+                     ceil_mode=False, mode="blend", seed=None):
     """Mixed pooling (Yu et al.): ``alpha * max_pool + (1 - alpha) * avg_pool`` over the same
-    window, padding excluded from both (``count_include_pad=False``), float64."""
+    window, padding excluded from both (``count_include_pad=False``), float64. ``mode="random"``:
+    each output element is the max where ``default_rng(seed).random(out_shape) < alpha``, else
+    the average (the documented draw)."""
     x = np.asarray(x).astype(np.float64)
-    mx = ref_max_pool(x, kernel, stride, padding)
-    avg = ref_avg_pool(x, kernel, stride, padding, count_include_pad=False)
+    mx = ref_max_pool(x, kernel, stride, padding, dilation, ceil_mode)
+    avg = ref_avg_pool(x, kernel, stride, padding, dilation, ceil_mode, count_include_pad=False)
+    if mode == "random":
+        return np.where(np.random.default_rng(seed).random(mx.shape) < alpha, mx, avg)
     return alpha * mx + (1.0 - alpha) * avg

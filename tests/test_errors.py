@@ -61,8 +61,7 @@ ALL = CONV + CONVT + WINDOW + ADAPTIVE + UNPOOL + OTHER
 # Integer parameters of each operator family (other than channel counts).
 INT_PARAMS = {
     **{n: ("stride", "dilation", "groups") for n in CONV + CONVT},
-    **{n: ("kernel_size", "stride", "dilation") for n in WINDOW if n != "mixed_pool2d"},
-    "mixed_pool2d": ("kernel_size", "stride"),
+    **{n: ("kernel_size", "stride", "dilation") for n in WINDOW},
     **{n: ("output_size",) for n in ADAPTIVE},
     **{n: ("kernel_size", "stride") for n in UNPOOL},
     "spatial_pyramid_pool2d": ("levels",),
@@ -209,8 +208,6 @@ def test_int_param_wrong_length(name, param):
 def test_bool_flags_reject_ints(name, flag):
     if (flag == "return_indices") != name.startswith("max") and flag != "ceil_mode":
         pytest.skip(f"{name} has no {flag}")
-    if name == "mixed_pool2d" and flag == "ceil_mode":
-        pytest.skip("mixed_pool2d has no ceil_mode")
     if flag == "count_include_pad" and not name.startswith("avg"):
         pytest.skip(f"{name} has no {flag}")
     x, kw = base(name)

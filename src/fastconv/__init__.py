@@ -26,7 +26,8 @@ _LAZY = {
                        "mixed_pool2d")
                     + tuple(f"{kind}Pool{d}d" for kind in ("Max", "Avg", "Lp", "AdaptiveAvg",
                                                              "AdaptiveMax")
-                            for d in (1, 2, 3)),
+                            for d in (1, 2, 3))
+                    + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
 }
 

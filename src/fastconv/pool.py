@@ -49,6 +49,7 @@ __all__ = [
     "global_avg_pool", "global_max_pool", "spatial_pyramid_pool2d", "mixed_pool2d",
     *(f"{kind}Pool{d}d" for kind in ("Max", "Avg", "Lp", "AdaptiveAvg", "AdaptiveMax")
       for d in (1, 2, 3)),
+    "MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool",
 ]
 
 # Kernel kinds, as the compiled driver numbers them (enum fc_pool_kind).
@@ -822,6 +823,16 @@ for _d, _ex in _EXAMPLES.items():
 # ------------------------------------------------------------------------------------------
 # Spatial pyramid and mixed pooling
 # ------------------------------------------------------------------------------------------
+def _check_levels(levels: object) -> tuple[int, ...]:
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, (Sequence, np.ndarray)):
+        raise TypeError(f"levels must be a sequence of ints >= 1, got {levels!r}")
+    checked = tuple(check_int(level, f"levels[{i}]", 1, MAX_SIZE)
+                    for i, level in enumerate(levels))
+    if not checked:
+        raise ValueError("levels must name at least one level, got ()")
+    return checked
+
+
 def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out=None):
     """Spatial pyramid pooling (He et al., SPP-net): a fixed-length vector from any H, W.
 
@@ -851,12 +862,7 @@ def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out
     array([[15.,  5.,  7., 13., 15.]], dtype=float32)
     """
     mode = check_choice(mode, "mode", ("max", "avg"))
-    if isinstance(levels, (str, bytes)) or not isinstance(levels, (Sequence, np.ndarray)):
-        raise TypeError(f"levels must be a sequence of ints >= 1, got {levels!r}")
-    levels = tuple(check_int(level, f"levels[{i}]", 1, MAX_SIZE)
-                   for i, level in enumerate(levels))
-    if not levels:
-        raise ValueError("levels must name at least one level, got ()")
+    levels = _check_levels(levels)
     xc, dtype, unbatched = _prepare(x, 2)
     n, c = xc.shape[:2]
     width = c * sum(level * level for level in levels)
@@ -881,8 +887,40 @@ def _check_alpha(alpha: object) -> float:
     return value
 
 
-def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, threads=None, out=None):
-    """Mixed pooling (Yu et al.): ``alpha * max_pool2d + (1 - alpha) * avg_pool2d``.
+def _mixed_rng(mode: str, seed: object, rng: object):
+    """The generator of ``mode="random"`` (None for ``"blend"``): ``rng``, or one from ``seed``."""
+    if mode == "blend":
+        if seed is not None or rng is not None:
+            raise ValueError(f"seed and rng are for mode='random', got mode='blend' with "
+                             f"seed={seed!r}, rng={rng!r}")
+        return None
+    if seed is not None and rng is not None:
+        raise ValueError(f"give seed or rng, not both: got seed={seed!r} and rng={rng!r}")
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r} of type "
+                            f"{type(rng).__name__}")
+        return rng
+    if seed is not None and (isinstance(seed, (bool, np.bool_, float, np.floating))
+                             or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"seed must be an int or None, got {seed!r} of type "
+                        f"{type(seed).__name__}")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed!r}")
+    return np.random.default_rng(None if seed is None else int(seed))
+
+
+def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, mode="blend",
+                 dilation=1, ceil_mode=False, seed=None, rng=None, threads=None, out=None):
+    """Mixed pooling (Yu et al., 2014): max and average pooling over the same window, mixed.
+
+    ``mode="blend"`` (default): ``alpha * max_pool2d + (1 - alpha) * avg_pool2d``.
+    ``mode="random"``: the paper's training-time rule, each pooling region (every output
+    element, per image and channel) is *either* its max or its average, the max with
+    probability ``alpha``: region ``(n, c, i, j)`` takes the max when
+    ``rng.random(output_shape)[n, c, i, j] < alpha``. A call with the same ``seed`` (or a
+    generator in the same state) makes the same choices. At inference the paper fixes the
+    choice; ``mode="blend"`` with the same ``alpha`` gives its expectation.
 
     Both pools use the same window; padding is excluded from both (the average divides by the
     number of real elements).
@@ -893,13 +931,24 @@ def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, threads=N
         ``(N, C, H, W)`` or unbatched ``(C, H, W)``; computed in float32 or float64.
     kernel_size, stride, padding : as for :func:`max_pool2d`
     alpha : float
-        Weight of the max, ``0 <= alpha <= 1``.
+        ``0 <= alpha <= 1``: the weight of the max (``"blend"``) or the probability that a
+        region takes the max (``"random"``).
+    mode : {"blend", "random"}, keyword-only
+    dilation : int or tuple of int, keyword-only
+        Spacing between window taps, as for :func:`max_pool2d`.
+    ceil_mode : bool, keyword-only
+        Round the output size up (PyTorch's rule, as for :func:`max_pool2d`).
+    seed : int or None, keyword-only
+        ``mode="random"``: seed of a new ``numpy.random.default_rng``.
+    rng : numpy.random.Generator or None, keyword-only
+        ``mode="random"``: the generator to draw from (advanced by the call). Neither ``seed``
+        nor ``rng``: fresh entropy.
 {COMMON}
 
     Returns
     -------
     numpy.ndarray
-        The blended pool.
+        The mixed pool.
 
     Examples
     --------
@@ -908,17 +957,26 @@ def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, threads=N
     >>> fastconv.mixed_pool2d(x, 2, alpha=0.5)
     array([[[[ 3.75,  5.75],
              [11.75, 13.75]]]], dtype=float32)
+    >>> y = fastconv.mixed_pool2d(x, 2, mode="random", seed=0)
+    >>> bool(np.all((y == fastconv.max_pool2d(x, 2)) | (y == fastconv.avg_pool2d(x, 2))))
+    True
     """
     a = _check_alpha(alpha)
+    mode = check_choice(mode, "mode", ("blend", "random"))
+    generator = _mixed_rng(mode, seed, rng)
     xc, dtype, unbatched = _prepare(x, 2)
-    w = _window(xc.shape, 2, kernel_size, stride, padding, 1, False)
+    w = _window(xc.shape, 2, kernel_size, stride, padding, dilation, ceil_mode)
     shape = xc.shape[:2] + w.out_size
     y = _output(out, shape, unbatched, dtype, (x,))
     avg = np.empty(shape, dtype=dtype)
     _run_window(_MAX, xc, y, None, w, threads)
     _run_window(_AVG, xc, avg, None, w, threads, count_include_pad=False)
-    y *= dtype.type(a)
-    y += dtype.type(1.0 - a) * avg
+    if generator is None:
+        y *= dtype.type(a)
+        y += dtype.type(1.0 - a) * avg
+    else:
+        take_avg = generator.random(shape[1:] if unbatched else shape) >= a
+        np.copyto(y, avg, where=take_avg.reshape(shape))
     return _finish(y, unbatched, out)
 
 
@@ -1062,3 +1120,98 @@ AdaptiveAvgPool3d = _adaptive_layer("AdaptiveAvgPool3d", adaptive_avg_pool3d, 3,
 AdaptiveMaxPool1d = _adaptive_layer("AdaptiveMaxPool1d", adaptive_max_pool1d, 1, "max")
 AdaptiveMaxPool2d = _adaptive_layer("AdaptiveMaxPool2d", adaptive_max_pool2d, 2, "max")
 AdaptiveMaxPool3d = _adaptive_layer("AdaptiveMaxPool3d", adaptive_max_pool3d, 3, "max")
+
+
+class MixedPool2d(_WindowLayer):
+    """Layer form of :func:`fastconv.mixed_pool2d`, called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    With ``mode="random"`` the layer keeps one generator (from ``seed`` or ``rng``, made at
+    construction), so successive calls draw new choices, reproducibly for a given seed.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> fastconv.MixedPool2d(2, alpha=0.25)(x)
+    array([[[[ 3.125,  5.125],
+             [11.125, 13.125]]]], dtype=float32)
+    >>> layer = fastconv.MixedPool2d(2, mode="random", seed=7)
+    >>> first = layer(x)
+    >>> bool(np.array_equal(fastconv.MixedPool2d(2, mode="random", seed=7)(x), first))
+    True
+    """
+
+    _function = staticmethod(mixed_pool2d)
+    _spatial = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, alpha=0.5, *, mode="blend",
+                 dilation=1, ceil_mode=False, seed=None, rng=None):
+        _check_alpha(alpha)
+        mode = check_choice(mode, "mode", ("blend", "random"))
+        generator = _mixed_rng(mode, seed, rng)
+        _PoolLayer.__init__(self, kernel_size=kernel_size, stride=stride, padding=padding,
+                            alpha=alpha, mode=mode, dilation=dilation, ceil_mode=ceil_mode)
+        if generator is not None:
+            self._args["rng"] = generator
+
+
+class SpatialPyramidPool2d(_PoolLayer):
+    """Layer form of :func:`fastconv.spatial_pyramid_pool2d`, called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> spp = fastconv.SpatialPyramidPool2d((1, 2, 4), mode="avg")
+    >>> spp(np.ones((2, 8, 13, 17), np.float32)).shape
+    (2, 168)
+    """
+
+    _function = staticmethod(spatial_pyramid_pool2d)
+
+    def __init__(self, levels=(1, 2, 4), mode="max"):
+        _PoolLayer.__init__(self, levels=levels, mode=mode)
+
+    def _check(self) -> None:
+        self._args["levels"] = _check_levels(self._args["levels"])
+        check_choice(self._args["mode"], "mode", ("max", "avg"))
+
+
+class _GlobalLayer(_PoolLayer):
+    def __init__(self, spatial_dims=None):
+        _PoolLayer.__init__(self, spatial_dims=spatial_dims)
+
+    def _check(self) -> None:
+        _check_spatial_dims(self._args["spatial_dims"])
+
+
+class GlobalAvgPool(_GlobalLayer):
+    """Layer form of :func:`fastconv.global_avg_pool` (same ``spatial_dims`` rule), called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.GlobalAvgPool()(np.ones((2, 3, 4, 5), np.float32)).shape
+    (2, 3, 1, 1)
+    >>> fastconv.GlobalAvgPool(spatial_dims=2)(np.ones((3, 4, 5), np.float32)).shape
+    (3, 1, 1)
+    """
+
+    _function = staticmethod(global_avg_pool)
+
+
+class GlobalMaxPool(_GlobalLayer):
+    """Layer form of :func:`fastconv.global_max_pool` (same ``spatial_dims`` rule), called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.GlobalMaxPool()(np.arange(6.0).reshape(1, 2, 3))
+    array([[[2.],
+            [5.]]])
+    """
+
+    _function = staticmethod(global_max_pool)
