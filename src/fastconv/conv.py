@@ -14,6 +14,13 @@ import numpy as np
 
 from . import _algorithms, _dispatch, _threads, _winograd_plan
 from ._extension import load
+from ._layout import (
+    channels_last,
+    to_channels_first,
+    weight_as_oihw,
+    with_layout,
+    write_channels_last,
+)
 from ._validate import (
     batched,
     check_array,
@@ -429,7 +436,11 @@ class _ConvNd:
     _ndim = 0
 
     def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 padding_mode="zeros", algorithm="auto"):
+                 padding_mode="zeros", algorithm="auto", *, weight_format=None,
+                 data_format=None):
+        # other layouts (fastconv._layout): the weight once, here; the data at every call
+        weight = weight_as_oihw(weight, weight_format, self._ndim)
+        self._channels_last = channels_last(data_format, self._ndim)[0]
         self._spec = _spec(self._ndim, weight, bias, stride, padding, dilation, groups,
                            padding_mode, algorithm, copy=True)
         self._pad_zeros = not _all_finite(self._spec.weight)  # see _plan
@@ -520,7 +531,17 @@ class _ConvNd:
         >>> layer = fastconv.Conv1d(np.ones((1, 1, 3)), padding=1)
         >>> layer(np.arange(5.0).reshape(1, 5))
         array([[1., 3., 6., 9., 7.]])
+        >>> hwc = fastconv.Conv2d(np.ones((3, 3, 2, 4)), padding=1, weight_format="HWIO",
+        ...                       data_format="NHWC")
+        >>> hwc(np.ones((8, 8, 2))).shape                # unbatched (H, W, C)
+        (8, 8, 4)
         """
+        if self._channels_last:
+            y = self._call(to_channels_first(x, self._ndim), threads, None)
+            return write_channels_last(y, self._ndim, out)
+        return self._call(x, threads, out)
+
+    def _call(self, x, threads, out) -> np.ndarray:
         x = check_array(x, "x")
         isa = _dispatch.isa_index()
         # the computed dtype follows from x's (the weight's is fixed)
@@ -626,3 +647,8 @@ for _cls in (Conv1d, Conv2d, Conv3d):
     _cls.__doc__ = _LAYER_DOC.format(
         ndim=_nd, kdims=", ".join(("kD", "kH", "kW")[3 - _nd:]), example=_LAYER_EXAMPLES[_nd])
 del _cls, _nd
+
+# data_format= / weight_format= (channels-last data, HWIO / OHWI weights): fastconv._layout
+conv1d = with_layout(1, weights=True)(conv1d)
+conv2d = with_layout(2, weights=True)(conv2d)
+conv3d = with_layout(3, weights=True)(conv3d)

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _dispatch, _threads
 from ._extension import load
+from ._layout import channels_last, to_channels_first, with_layout, write_channels_last
 from ._validate import (
     batched,
     check_array,
@@ -432,7 +433,8 @@ class _ConvTransposeNd:
     _ndim = 0
 
     def __init__(self, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                 dilation=1, algorithm="auto"):
+                 dilation=1, algorithm="auto", *, data_format=None):
+        self._channels_last = channels_last(data_format, self._ndim)[0]
         self._plan = _Plan(self._ndim, weight, bias, stride, padding, output_padding, groups,
                            dilation, algorithm, copy_weight=True)
         # Prepare the weight once, in the dtype it computes in with a float32 input.
@@ -573,6 +575,10 @@ class _ConvTransposeNd:
         >>> up(x[0], out=out) is out               # unbatched input, preallocated output
         True
         """
+        if self._channels_last:
+            y = self._plan(to_channels_first(x, self._ndim), output_size=output_size,
+                           threads=threads)
+            return write_channels_last(y, self._ndim, out)
         return self._plan(x, output_size=output_size, threads=threads, out=out)
 
     def __repr__(self) -> str:
@@ -667,3 +673,8 @@ for _nd, _cls in ((1, ConvTranspose1d), (2, ConvTranspose2d), (3, ConvTranspose3
         f"once.\n\n    Same parameters as :func:`conv_transpose{_nd}d` without ``x``; called as "
         f"``layer(x, *, threads=None, out=None, output_size=None)``.\n"
         "\n    Examples\n    --------" + _LAYER_EXAMPLES[_nd])
+
+# data_format= (channels-last data): fastconv._layout
+conv_transpose1d = with_layout(1)(conv_transpose1d)
+conv_transpose2d = with_layout(2)(conv_transpose2d)
+conv_transpose3d = with_layout(3)(conv_transpose3d)

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _dispatch, _threads
 from ._extension import load
+from ._layout import with_layout
 from ._validate import (
     MAX_SIZE,
     batched,
@@ -1215,3 +1216,18 @@ class GlobalMaxPool(_GlobalLayer):
     """
 
     _function = staticmethod(global_max_pool)
+
+
+# data_format= (channels-last data) on every pooling function: fastconv._layout. The layer
+# objects above keep the plain functions.
+for _d in (1, 2, 3):
+    for _name in (f"max_pool{_d}d", f"avg_pool{_d}d", f"lp_pool{_d}d",
+                  f"adaptive_avg_pool{_d}d", f"adaptive_max_pool{_d}d"):
+        globals()[_name] = with_layout(_d)(globals()[_name])
+    globals()[f"max_unpool{_d}d"] = with_layout(_d, arrays=("x", "indices"))(
+        globals()[f"max_unpool{_d}d"])
+global_avg_pool = with_layout(None)(global_avg_pool)
+global_max_pool = with_layout(None)(global_max_pool)
+spatial_pyramid_pool2d = with_layout(2, output=False)(spatial_pyramid_pool2d)
+mixed_pool2d = with_layout(2)(mixed_pool2d)
+del _d, _name
