@@ -27,7 +27,8 @@ _LAZY = {
                        "mixed_pool2d")
                     + tuple(f"{kind}Pool{d}d" for kind in ("Max", "Avg", "Lp", "AdaptiveAvg",
                                                              "AdaptiveMax")
-                            for d in (1, 2, 3)),
+                            for d in (1, 2, 3))
+                    + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
 }
 
@@ -47,4 +48,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    # not the helper module this file imports (``importlib`` is no part of fastconv's API)
+    return sorted((set(globals()) - {"importlib"}) | set(__all__))
