@@ -652,10 +652,10 @@ def _conv_transpose(ndim, x, weight, bias, stride, padding, output_padding, grou
             full = (hi - lo - 1) * s + kd + 1  # the slice's transposed result, unpadded
             before = p0 + pb - lo * s  # where the chunk starts in it
             after = full - before - (p1 - p0)
-            if before >= full or -after >= full:
+            cut_b, cut_a = max(before, 0), max(after, 0)
+            if full - cut_b - cut_a <= 0:  # no input reaches the chunk: bias only
                 entries.append(None)
                 continue
-            cut_b, cut_a = max(before, 0), max(after, 0)
             start = max(-before, 0)
             local = slice(start, start + full - cut_b - cut_a)
             entries.append((lo, hi, (cut_b, cut_a), local))
