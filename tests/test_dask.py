@@ -137,6 +137,13 @@ def test_conv_transpose1d_3d(scheduler, request):
     kw = dict(stride=3, padding=2, output_size=(49,))
     y = fdask.conv_transpose1d(da.from_array(x, chunks=(1, 3, (5, 7, 5))), w, **kw)
     _close(_compute(y, scheduler, request), fastconv.conv_transpose1d(x, w, threads=1, **kw))
+    # a last chunk that reaches past its inputs' transposed result (output_padding) still
+    # holds their contributions
+    x = _data((1, 1, 5))
+    w = _data((1, 1, 1), 1)
+    kw = dict(dilation=2, output_padding=1)
+    y = fdask.conv_transpose1d(da.from_array(x, chunks=(1, 1, 1)), w, **kw)
+    _close(_compute(y, scheduler, request), fastconv.conv_transpose1d(x, w, threads=1, **kw))
     x = _data((1, 2, 5, 6, 4))
     w = _data((2, 3, 2, 3, 3), 1)
     kw = dict(stride=(2, 1, 2), padding=(0, 1, 1))
