@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import warnings
 from dataclasses import dataclass, field
 
@@ -256,11 +257,35 @@ def _dim_plan(layers: list[_Layer1], in_bounds: list[int]):
         del bounds[i + 1 if i + 1 < len(bounds) - 1 else i]
 
 
-def _blocks_for(in_bounds: list[int], lo: int, hi: int):
-    """Indices of the input blocks that ``[lo, hi)`` overlaps, and the slice into their join."""
-    first = max(j for j in range(len(in_bounds) - 1) if in_bounds[j] <= lo)
-    last = min(j for j in range(len(in_bounds) - 1) if in_bounds[j + 1] >= hi)
-    return range(first, last + 1), slice(lo - in_bounds[first], hi - in_bounds[first])
+def _region(dsk, x, nb, in_bounds, spans):
+    """Nested lists of graph keys whose join is ``x[nb-th N block, :, lo:hi, ...]`` for the
+    per-dim ``spans`` ``(lo, hi)``: an input block the region covers whole is used as it is;
+    of a block it only overlaps, a slicing task (added to ``dsk`` once) takes just the part
+    it needs, so a halo moves between workers as a thin slice, not as the neighbour's block."""
+    ndim = len(spans)
+    per_dim = []
+    for bounds, (lo, hi) in zip(in_bounds, spans):
+        parts = []
+        for j in range(len(bounds) - 1):
+            a, b = max(lo, bounds[j]), min(hi, bounds[j + 1])
+            if a < b:
+                parts.append((j, a - bounds[j], b - bounds[j],
+                              a == bounds[j] and b == bounds[j + 1]))
+        per_dim.append(parts)
+
+    def nest(chosen, d):
+        if d < ndim:
+            return [nest((*chosen, part), d + 1) for part in per_dim[d]]
+        key = (x.name, nb, 0, *(p[0] for p in chosen))
+        if all(p[3] for p in chosen):
+            return key
+        part = (f"{x.name}-part", nb, *(v for p in chosen for v in p[:3]))
+        if part not in dsk:
+            dsk[part] = (operator.getitem, key,
+                         (slice(None), slice(None), *(slice(p[1], p[2]) for p in chosen)))
+        return part
+
+    return nest((), 0)
 
 
 def _join(blocks, depth: int):
@@ -273,9 +298,9 @@ def _join(blocks, depth: int):
     return np.concatenate(parts, axis=-depth)
 
 
-def _run_tile(steps, blocks, index, per_layer, ndim, threads):
-    """The task: join the input blocks, cut the region, run every step with its local pads."""
-    x = _join(blocks, ndim)[(Ellipsis, *index)]
+def _run_tile(steps, blocks, per_layer, ndim, threads):
+    """The task: join the input parts, run every step with its local pads."""
+    x = _join(blocks, ndim)
     k = 0
     for step in steps:
         if step.window:
@@ -286,15 +311,6 @@ def _run_tile(steps, blocks, index, per_layer, ndim, threads):
             pads = ceil = None
         x = step.run(x, pads, ceil, threads)
     return x
-
-
-def _block_keys(name, nb, ndim, ranges):
-    """Nested lists of input keys ``(name, nb, 0, i, j, ...)`` over the per-dim block ranges."""
-    def nest(prefix, d):
-        if d == ndim:
-            return (name, nb, 0, *prefix)
-        return [nest((*prefix, j), d + 1) for j in ranges[d]]
-    return nest((), 0)
 
 
 def _windowed(x, steps, ndim, threads, label):
@@ -322,16 +338,11 @@ def _windowed(x, steps, ndim, threads, label):
     dsk = {steps_key: steps}
     for nb in range(len(x.chunks[0])):
         for idx in itertools.product(*(range(len(p[1])) for p in per_dim)):
-            ranges, cut, per_layer = [], [], []
-            for d, i in enumerate(idx):
-                steps_d, (lo, hi) = per_dim[d][1][i]
-                r, s = _blocks_for(in_bounds[d], lo, hi)
-                ranges.append(r)
-                cut.append(s)
-                per_layer.append(steps_d)
+            spans = [per_dim[d][1][i][1] for d, i in enumerate(idx)]
+            per_layer = [per_dim[d][1][i][0] for d, i in enumerate(idx)]
             dsk[(name, nb, 0, *idx)] = (
-                _run_tile, steps_key, _block_keys(x.name, nb, ndim, ranges), tuple(cut),
-                per_layer, ndim, threads)
+                _run_tile, steps_key, _region(dsk, x, nb, in_bounds, spans), per_layer, ndim,
+                threads)
     chunks = (x.chunks[0], (c,), *(tuple(np.diff(p[0]).tolist()) for p in per_dim))
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
     return da.Array(graph, name, chunks, dtype=dtype)
@@ -619,8 +630,8 @@ def _run_transposed(plan, x, local, pads, out_shape, dtype, threads):
     return y
 
 
-def _transposed_tile(plan, blocks, index, local, pads, out_shape, dtype, threads):
-    x = None if blocks is None else _join(blocks, plan.ndim)[(Ellipsis, *index)]
+def _transposed_tile(plan, blocks, local, pads, out_shape, dtype, threads):
+    x = None if blocks is None else _join(blocks, plan.ndim)
     return _run_transposed(plan, x, local, pads, out_shape, dtype, threads)
 
 
@@ -671,17 +682,12 @@ def _conv_transpose(ndim, x, weight, bias, stride, padding, output_padding, grou
             shape = (n_len, plan.c_out) + tuple(
                 per_dim[d][0][i + 1] - per_dim[d][0][i] for d, i in enumerate(idx))
             if any(e is None for e in entries):
-                task = (_transposed_tile, plan_key, None, None, None, None, shape, dtype,
-                        threads)
+                task = (_transposed_tile, plan_key, None, None, None, shape, dtype, threads)
             else:
-                ranges, cut = [], []
-                for d, (lo, hi, _, _) in enumerate(entries):
-                    r, sl = _blocks_for(in_bounds[d], lo, hi)
-                    ranges.append(r)
-                    cut.append(sl)
-                task = (_transposed_tile, plan_key, _block_keys(xb.name, nb, ndim, ranges),
-                        tuple(cut), tuple(e[3] for e in entries),
-                        tuple(e[2] for e in entries), shape, dtype, threads)
+                spans = [(e[0], e[1]) for e in entries]
+                task = (_transposed_tile, plan_key, _region(dsk, xb, nb, in_bounds, spans),
+                        tuple(e[3] for e in entries), tuple(e[2] for e in entries), shape,
+                        dtype, threads)
             dsk[(name, nb, 0, *idx)] = task
     chunks = (xb.chunks[0], (plan.c_out,), *(tuple(np.diff(p[0]).tolist()) for p in per_dim))
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[xb])
