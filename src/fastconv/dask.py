@@ -289,13 +289,50 @@ def _region(dsk, x, nb, in_bounds, spans):
 
 
 def _join(blocks, depth: int):
-    """Concatenate nested lists of blocks (one nesting level per spatial dim)."""
+    """The array that nested lists of blocks (one nesting level per spatial dim) tile, copied
+    once into a new C-contiguous array (a single block is returned as it is)."""
     if depth == 0:
         return blocks
-    parts = [_join(b, depth - 1) for b in blocks]
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts, axis=-depth)
+    first = blocks
+    for _ in range(depth):
+        if len(first) != 1:
+            break
+        first = first[0]
+    else:
+        return first  # one block
+    # the sizes along each spatial dim, read off the first row of blocks in that dim
+    sizes, corner = [], blocks
+    for d in range(depth):
+        sizes.append([_first(b, depth - d - 1).shape[2 + d] for b in corner])
+        corner = corner[0]
+    lead = corner.shape[:2]
+    dtype = np.result_type(*(b.dtype for b in _leaves(blocks, depth)))
+    out = np.empty(lead + tuple(sum(s) for s in sizes), dtype=dtype)
+    offsets = [np.concatenate(([0], np.cumsum(s))) for s in sizes]
+
+    def place(sub, d, index):
+        if d == depth:
+            out[(slice(None), slice(None), *index)] = sub
+            return
+        for j, b in enumerate(sub):
+            place(b, d + 1, (*index, slice(offsets[d][j], offsets[d][j + 1])))
+
+    place(blocks, 0, ())
+    return out
+
+
+def _first(blocks, depth: int):
+    for _ in range(depth):
+        blocks = blocks[0]
+    return blocks
+
+
+def _leaves(blocks, depth: int):
+    if depth == 0:
+        yield blocks
+        return
+    for b in blocks:
+        yield from _leaves(b, depth - 1)
 
 
 def _run_tile(steps, blocks, per_layer, ndim, threads):
