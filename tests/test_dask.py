@@ -329,3 +329,10 @@ def test_import_is_lazy_and_says_how_to_install():
             "    assert 'pip install \"fastconv[dask]\"' in str(e), e\n"
             "else:\n    raise SystemExit(1)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(fdask, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
