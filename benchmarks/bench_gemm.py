@@ -50,7 +50,7 @@ def runner(isa: str, shape: tuple[int, int, int], threads: int, dtype: str = "fl
 def peak_runner(isa: str, threads: int, dtype: str = "float32", seconds: float = 0.01):
     """A callable running the FMA peak loop for ~``seconds`` of CPU, and the flops it does."""
     gemm_lib = load("_gemm")
-    index, f64 = _dispatch.ISA_NAMES.index(isa), dtype == "float64"
+    index, f64 = _dispatch.isa_names().index(isa), dtype == "float64"
     iters = 1 << 14
     while True:
         start = time.thread_time()

@@ -53,7 +53,7 @@ accuracy policy's 1e-5 (API.md). So, in order:
    ``direct``: the GEMM's reduction is too short to amortise packing its panels;
 3. 1x1 / stride 1 / unpadded -> ``im2col`` (a plain GEMM on the input);
 4. stride 1, and the direct kernel's output tiles (:func:`direct_tile_use`: columns, and
-   ``DIRECT_BLOCK[isa]`` output channels) at least ``DIRECT_MIN_TILE_USE`` used -> ``direct``
+   ``direct_block(isa)`` output channels) at least ``DIRECT_MIN_TILE_USE`` used -> ``direct``
    (strided layers stage each input row once per kh and output row: the GEMM wins);
 5. everything else -> ``im2col``.
 
@@ -71,9 +71,14 @@ ALGORITHMS = ("auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f
 DIRECT_MAX_CIN = 4
 #: Rule 4: the least fraction of the direct kernel's register tiles that must hold real outputs.
 DIRECT_MIN_TILE_USE = 0.9
-#: The direct kernel's register block per ISA: (vector bytes, output channels per block);
-#: the same constants as FC_VEC_BYTES / FC_DIRECT_OB in src/fastconv/_isa/conv_<isa>.c.
-DIRECT_BLOCK = {"scalar": (16, 4), "avx2": (32, 6), "avx512": (64, 8), "neon": (16, 8)}
+
+
+def direct_block(isa: str) -> tuple[int, int]:
+    """The direct kernel's register block of ``isa``: (vector bytes, output channels per block),
+    from the ISA registry (include/fastconv/isa.h)."""
+    from ._extension import load
+
+    return load("_cpu").DIRECT_BLOCK.get(isa, (16, 4))
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,7 @@ def direct_tile_use(problem: Problem, isa: str, itemsize: int) -> float:
     input (fastconv/direct.h), so only its border columns are wasted:
     ``OW / (OW + (kW - 1) * dilation // stride + (stride > 1))``.
     """
-    _, block = DIRECT_BLOCK.get(isa, (16, 4))
+    _, block = direct_block(isa)
     ow, sw = problem.out_size[-1], problem.stride[-1]
     span = (problem.kernel[-1] - 1) * problem.dilation[-1]
     pitch = ow + span if sw == 1 else ow + span // sw + 1

@@ -17,12 +17,12 @@ def _isa_index(isa: str | None) -> int:
     """The ISA number for ``isa`` (None: the one in use); it must be available here."""
     if isa is None:
         return _dispatch.isa_index()
-    _validate.check_choice(isa, "isa", _dispatch.ISA_NAMES)
+    _validate.check_choice(isa, "isa", _dispatch.isa_names())
     if isa not in _dispatch.available_isas():
         raise ValueError(
             f"isa={isa!r} is not available here (available: "
             f"{', '.join(_dispatch.available_isas())})")
-    return _dispatch.ISA_NAMES.index(isa)
+    return _dispatch.isa_names().index(isa)
 
 
 def _element_strided(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
