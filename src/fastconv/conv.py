@@ -641,6 +641,18 @@ class _ConvNd:
                             plan.dtype, [x])
         return _run(plan, runner, xb, w, bias, out, unbatched)
 
+    def __getstate__(self) -> dict:
+        # pickling (e.g. to dask workers) ships the weights and parameters, not the prepared
+        # weights or compiled runners (which belong to one process and ISA): the copy
+        # prepares its own
+        s = self._spec
+        return {"weight": s.weight, "bias": s.bias, "stride": s.stride, "padding": s.padding,
+                "dilation": s.dilation, "groups": s.groups, "padding_mode": s.padding_mode,
+                "algorithm": s.algorithm}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
     def __repr__(self) -> str:
         s = self._spec
         return (f"{type(self).__name__}(weight shape {s.weight.shape}, bias="

@@ -680,6 +680,16 @@ class _ConvTransposeNd:
             return write_channels_last(y, self._ndim, out)
         return plan(x, output_size=output_size, threads=threads, out=out)
 
+    def __getstate__(self) -> dict:
+        # pickling ships the weights and parameters; the copy prepares its own packed weight
+        p = self._plan
+        return {"weight": p.weight, "bias": p.bias, "stride": p.stride, "padding": p.padding,
+                "output_padding": p.output_padding, "groups": p.groups,
+                "dilation": p.dilation, "algorithm": p.algorithm}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
     def __repr__(self) -> str:
         p = self._plan
         return (f"{type(self).__name__}({p.c_in}, {p.c_out}, kernel_size={p.kernel}, "
