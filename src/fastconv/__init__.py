@@ -28,6 +28,8 @@ _LAZY = {
                                                              "AdaptiveMax")
                             for d in (1, 2, 3)),
                     "pool"),
+    **dict.fromkeys(("linear", "Linear"), "fully_connected"),
+    "interpolate": "resize",
 }
 
 __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads", "shapes",
