@@ -10,6 +10,7 @@ COMMANDS = {
     "shapes": ("fastconv.shapes.cli", "output sizes, parameters and receptive fields of a network"),
     "bench": ("fastconv._bench_cli", "time real-network layers against PyTorch / ONNX Runtime"),
     "demo": ("fastconv._demo", "edge detection and a small CNN block on a built-in image"),
+    "run": ("fastconv._run_cli", "run an ONNX model, time it, compare with ONNX Runtime"),
 }
 
 
