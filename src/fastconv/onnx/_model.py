@@ -154,6 +154,7 @@ class Model:
                 continue
             nodes.append(node)
         self._check_graph(nodes)
+        nodes = self._fold_constants(nodes)
         self._fuse(nodes)
         nodes.sort(key=lambda n: n.index)
         self._nodes = nodes
@@ -185,6 +186,26 @@ class Model:
         for name in self.output_names:
             if name not in known:
                 raise ValueError(f"graph output {name!r} is produced by no node")
+
+    def _fold_constants(self, nodes) -> list:
+        """Evaluate now the nodes whose inputs are all constants (torch.onnx.export's Identity
+        copies of shared weights, weight reshapes, ...)."""
+        kept = []
+        for node in nodes:
+            if node.op in _ops.OPS and node.domain in ("", "ai.onnx") and node.inputs \
+                    and node.op not in _NONDETERMINISTIC and self._native_ok(node) \
+                    and all(not t or t in self._consts for t in node.inputs):
+                try:
+                    outs = _ops.OPS[node.op](node.attrs, self._opset,
+                                             *[self._const(t) for t in node.inputs])
+                except Exception as exc:
+                    raise _fail(node, f"{type(exc).__name__}: {exc}") from None
+                for t, o in zip(node.outputs, outs):
+                    if t:
+                        self._consts[t] = np.asarray(o)
+                continue
+            kept.append(node)
+        return kept
 
     def _const(self, name: str):
         return self._consts.get(name) if name else None
@@ -874,12 +895,42 @@ def load(model, *, algorithm: str = "auto", threads=None) -> Model:
            [4., 6., 6., 4.]], dtype=float32)
     """
     proto = _load_proto(model)
+    light = _without_weights(proto)
     try:
-        onnx.checker.check_model(proto)
+        onnx.checker.check_model(light)
     except Exception as exc:
         raise ValueError(f"invalid ONNX model: {exc}") from None
     try:
-        onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+        onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
     except Exception as exc:
         raise ValueError(f"invalid ONNX model (shape inference): {exc}") from None
     return Model(proto, algorithm=algorithm, threads=threads)
+
+
+def _without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its large initializers turned into typed graph inputs: what the checker
+    and shape inference need, without serialising the weights (most of the load time of a
+    100 MB model otherwise). The weights' own data is checked when they are read."""
+    graph = proto.graph
+    big = [t for t in graph.initializer if math.prod(t.dims) > 256]
+    if not big:
+        return proto
+    light = onnx.ModelProto()
+    for field in ("ir_version", "producer_name", "producer_version", "domain",
+                  "model_version", "doc_string"):
+        setattr(light, field, getattr(proto, field))
+    light.opset_import.extend(proto.opset_import)
+    light.functions.extend(proto.functions)
+    g = light.graph
+    g.name = graph.name
+    g.node.extend(graph.node)
+    g.output.extend(graph.output)
+    g.value_info.extend(graph.value_info)
+    names = {t.name for t in big}
+    declared = {i.name for i in graph.input}
+    g.input.extend(graph.input)
+    g.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                   for t in big if t.name not in declared)
+    g.initializer.extend(t for t in graph.initializer if t.name not in names)
+    g.sparse_initializer.extend(graph.sparse_initializer)
+    return light
