@@ -13,9 +13,10 @@ EPILOG = """examples:
   fastconv run unet.onnx --input 1x3x256x256 --summary --profile
 
 Symbolic dims of the declared input shape default to 1. With --compare onnxruntime (and
-onnxruntime installed) both run interleaved, with the same thread count, onnxruntime with
-ORT_ENABLE_ALL; the speed ratio is onnxruntime's median / fastconv's, the difference
-max|fastconv - onnxruntime| / max|onnxruntime|."""
+onnxruntime installed) both run with the same thread count, onnxruntime with
+ORT_ENABLE_ALL, in rounds of blocks of calls (each after a short pause, so that neither
+runtime's spinning worker threads slow the other); the speed ratio is onnxruntime's
+median / fastconv's, the difference max|fastconv - onnxruntime| / max|onnxruntime|."""
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     import fastconv
+    from fastconv._timing import SETTLE_SECONDS, WARMUP_SECONDS, blocked_samples
 
     try:
         import fastconv.onnx as fonnx
@@ -136,18 +138,26 @@ def main(argv: list[str] | None = None) -> int:
             contenders["onnxruntime"] = lambda: sess.run(None, feeds)
 
     names = list(contenders)
-    samples: dict[str, list[float]] = {n: [] for n in names}
-    total = args.warmup + args.repeat
-    show = sys.stderr.isatty() and total * len(names) > 10
-    for r in range(total):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for n in order:
-            t0 = time.perf_counter()
-            contenders[n]()
-            dt = time.perf_counter() - t0
-            if r >= args.warmup:
-                samples[n].append(dt)
-        _progress(r + 1, total, show)
+    total = (args.warmup + args.repeat) * len(names)
+    show = sys.stderr.isatty() and total > 10
+    done = [0]
+
+    def counted(fn):
+        def call():
+            fn()
+            done[0] += 1
+            _progress(min(done[0], total), total, show)
+        return call
+
+    # blocks of calls, each after a pause: a runtime's spinning workers (onnxruntime's pool,
+    # OpenMP) must not steal the cores of the other one (fastconv._timing.blocked_samples)
+    samples = blocked_samples({n: counted(fn) for n, fn in contenders.items()},
+                              repeats=args.repeat, warmup=args.warmup,
+                              passes=min(5, args.repeat),
+                              settle=SETTLE_SECONDS if len(names) > 1 else 0.0,
+                              warmup_time=WARMUP_SECONDS if len(names) > 1 else 0.0)
+    if show and done[0] < total:
+        _progress(total, total, show)
 
     result = {"model": args.model, "threads": threads,
               "inputs": {k: list(v.shape) for k, v in feeds.items()},
