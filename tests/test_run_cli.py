@@ -48,3 +48,12 @@ def test_run_input_file_and_errors(model_file, tmp_path, capsys):
     assert cli.main(["run", str(model_file), "--input", "1x4x8x8", "--compare", "none"]) == 1
     with pytest.raises(SystemExit):
         cli.main(["run", str(model_file), "--input", "1xAx8"])
+
+
+def test_shapes_of_an_onnx_file(model_file, capsys):
+    assert cli.main(["shapes", str(model_file), "--input", "3x8x8"]) == 0
+    text = capsys.readouterr().out
+    assert "Conv+Relu" in text and "1x2x8x8" in text
+    assert cli.main(["shapes", str(model_file), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["op"] == "Conv+Relu" and rows[0]["macs"] == 2 * 8 * 8 * 27

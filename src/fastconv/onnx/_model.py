@@ -736,28 +736,35 @@ class Model:
             feeds[name] = np.zeros(shape, dtype or np.float32)
         return feeds
 
+    def summary_rows(self, input_shape=None) -> list[dict]:
+        """:meth:`summary`'s rows as dicts (node, op, output, params, macs, algorithm)."""
+        feeds = self._example_feeds(input_shape)
+        plan, _ = self._plan(feeds)
+        rows = []
+        for node in plan.steps:
+            shape = plan.shapes.get(node.outputs[0])
+            algo = node.kind
+            if isinstance(node.layer, conv._ConvNd):
+                algo = node.layer.algorithm_for(plan.in_shapes[node.name][0])
+            rows.append(dict(node=node.name, op=node.label,
+                             output=list(shape) if shape is not None else None,
+                             params=int(node.params),
+                             macs=int(_macs(node, plan.in_shapes[node.name], shape)),
+                             algorithm=algo))
+        return rows
+
     def summary(self, input_shape=None) -> str:
         """A table of the plan for ``input_shape`` (default: the declared shapes, symbolic
         dims as 1): per node its op (with what was fused into it), output shape, parameters,
         multiply-accumulates and algorithm; constant-folded nodes are counted at the end."""
-        feeds = self._example_feeds(input_shape)
-        plan, _ = self._plan(feeds)
-        rows = []
-        total_p = total_m = 0
-        for node in plan.steps:
-            shape = plan.shapes.get(node.outputs[0])
-            macs = _macs(node, plan.in_shapes[node.name], shape)
-            algo = node.kind
-            if isinstance(node.layer, conv._ConvNd):
-                algo = node.layer.algorithm_for(plan.in_shapes[node.name][0])
-            rows.append((node.name, node.label, "x".join(map(str, shape or ())),
-                         f"{node.params:,}", f"{macs:,}", algo))
-            total_p += node.params
-            total_m += macs
-        head = ("node", "op", "output", "params", "MACs", "algorithm")
-        rows.append(("total", f"{len(plan.steps)} nodes", "", f"{total_p:,}", f"{total_m:,}",
-                     f"{len(plan.folded)} folded"))
-        return _table(head, rows)
+        rows = self.summary_rows(input_shape)
+        plan, _ = self._plan(self._example_feeds(input_shape))
+        table = [(r["node"], r["op"], "x".join(map(str, r["output"] or ())),
+                  f"{r['params']:,}", f"{r['macs']:,}", r["algorithm"]) for r in rows]
+        table.append(("total", f"{len(rows)} nodes", "",
+                      f"{sum(r['params'] for r in rows):,}",
+                      f"{sum(r['macs'] for r in rows):,}", f"{len(plan.folded)} folded"))
+        return _table(("node", "op", "output", "params", "MACs", "algorithm"), table)
 
     def profile(self, *inputs, repeat: int = 20, **named) -> Profile:
         """Time every node over ``repeat`` runs (after one warm-up); returns a
