@@ -395,3 +395,17 @@ def test_softmax_opset11_coerces_to_2d_and_negative_pads():
     proto = make(nodes, [vi("x", [2, 3, 4])], [vi("y", [2, 3, 5])], {"p": pads})
     y = fastconv.onnx.load(proto)(x)
     np.testing.assert_array_equal(y, np.pad(x[:, 1:, :3], ((0, 0), (0, 1), (2, 0))))
+
+
+def test_outputs_never_alias_inputs_or_constants():
+    nodes = [helper.make_node("Identity", ["x"], ["y"]),
+             helper.make_node("Reshape", ["x", "sh"], ["r"]),
+             helper.make_node("Identity", ["c"], ["k"])]
+    proto = make(nodes, [vi("x", [2, 3])], [vi("y", [2, 3]), vi("r", [6]), vi("k", [2])],
+                 {"sh": np.array([6], np.int64), "c": np.ones(2, np.float32)})
+    model = fastconv.onnx.load(proto)
+    x = rand(2, 3)
+    y, r, k = model(x)
+    assert not np.shares_memory(y, x) and not np.shares_memory(r, x)
+    k[:] = 5
+    assert model(x)[2].tolist() == [1, 1]

@@ -704,7 +704,9 @@ class Model:
                 raise ValueError(f"output {name!r} is not an output of the model (its "
                                  f"outputs: {self.output_names})")
             y = np.asarray(env[name])
-            if name in plan.consts or name in feeds or not y.flags.owndata:
+            # never hand out the model's constants or a view of the caller's inputs
+            if name in plan.consts or not y.flags.writeable or any(
+                    np.may_share_memory(y, f) for f in feeds.values()):
                 y = y.copy()
             result.append(y)
         return result
