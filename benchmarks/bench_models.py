@@ -18,7 +18,40 @@ import statistics
 import sys
 import types
 
-MODELS = ("resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1")
+MODELS = ("resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1", "unet")
+#: input size per model (torchvision's classifiers: 224; the UNet: 256)
+SIZE = {"unet": 256}
+
+
+def unet():
+    """A small UNet (3 levels, 32-128 channels): 3x3 conv + BN + ReLU pairs, max-pool down,
+    ConvTranspose 2x2 stride 2 up, skip Concats; one output channel."""
+    import torch
+    from torch import nn
+
+    def block(c_in, c_out):
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out),
+                             nn.ReLU(), nn.Conv2d(c_out, c_out, 3, padding=1),
+                             nn.BatchNorm2d(c_out), nn.ReLU())
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.d1, self.d2, self.d3 = block(3, 32), block(32, 64), block(64, 128)
+            self.pool = nn.MaxPool2d(2)
+            self.u2, self.c2 = nn.ConvTranspose2d(128, 64, 2, stride=2), block(128, 64)
+            self.u1, self.c1 = nn.ConvTranspose2d(64, 32, 2, stride=2), block(64, 32)
+            self.head = nn.Conv2d(32, 1, 1)
+
+        def forward(self, x):
+            x1 = self.d1(x)
+            x2 = self.d2(self.pool(x1))
+            x3 = self.d3(self.pool(x2))
+            y = self.c2(torch.cat([self.u2(x3), x2], 1))
+            y = self.c1(torch.cat([self.u1(y), x1], 1))
+            return self.head(y)
+
+    return UNet()
 
 
 def export(name: str, directory: str) -> str:
@@ -32,8 +65,9 @@ def export(name: str, directory: str) -> str:
     import torchvision.models as tvm
 
     torch.manual_seed(0)
-    model = getattr(tvm, name)(weights=None).eval()
-    x = torch.randn(1, 3, 224, 224)
+    model = (unet() if name == "unet" else getattr(tvm, name)(weights=None)).eval()
+    n = SIZE.get(name, 224)
+    x = torch.randn(1, 3, n, n)
     with torch.no_grad():
         torch.onnx.export(model, (x,), path, opset_version=17, input_names=["input"],
                           output_names=["output"], dynamic_axes={"input": {0: "batch"}},
@@ -41,14 +75,14 @@ def export(name: str, directory: str) -> str:
     return path
 
 
-def bench(path: str, threads: int, repeats: int, profile: bool):
+def bench(path: str, threads: int, repeats: int, profile: bool, size: int = 224):
     import numpy as np
     import onnxruntime as ort
 
     import fastconv.onnx
     from fastconv._timing import blocked_samples
 
-    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     model = fastconv.onnx.load(path, threads=threads)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -79,7 +113,8 @@ def main(argv=None) -> int:
     for name in args.models:
         path = export(name, args.dir)
         for threads in args.threads:
-            med, diff, prof = bench(path, threads, args.repeat, args.profile)
+            med, diff, prof = bench(path, threads, args.repeat, args.profile,
+                                    SIZE.get(name, 224))
             ratio = med["onnxruntime"] / med["fastconv"]
             rows.append((name, threads, med["fastconv"], med["onnxruntime"], ratio, diff))
             print(f"{name:<14} threads {threads}: fastconv {med['fastconv']:8.2f} ms  "
