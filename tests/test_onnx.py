@@ -409,3 +409,42 @@ def test_outputs_never_alias_inputs_or_constants():
     assert not np.shares_memory(y, x) and not np.shares_memory(r, x)
     k[:] = 5
     assert model(x)[2].tolist() == [1, 1]
+
+
+def _view_graph():
+    w = rand(2, 2, 3, 3)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Flatten", ["a"], ["fa"]),  # a view of a's buffer
+             helper.make_node("Conv", ["x", "w"], ["b"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["b", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["c"], ["d"], kernel_shape=[1, 1]),
+             helper.make_node("Flatten", ["d"], ["fd"]),
+             helper.make_node("Add", ["fa", "fd"], ["y"])]
+    return make(nodes, [vi("x", ["N", 2, 5, 5])], [vi("y", ["N", 50])], {"w": w})
+
+
+def test_planned_buffers_respect_views():
+    model = check(_view_graph(), {"x": rand(1, 2, 5, 5)})
+    plan = next(iter(model._plans.values()))
+    assert sum(b is not None for b in plan.buffers) >= 3
+
+
+def test_concurrent_calls_share_a_model():
+    import threading
+
+    model = fastconv.onnx.load(_view_graph())
+    xs = [rand(1, 2, 5, 5) for _ in range(8)]
+    expected = [model(x) for x in xs]
+    results = [None] * len(xs)
+
+    def work(i):
+        for _ in range(20):
+            results[i] = model(xs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import warnings
 
@@ -69,6 +70,7 @@ class _Node:
         self.layer = None
         self.run = None
         self.params = 0
+        self.out_ok = False  # run() takes out= (a buffer planned per input shape)
 
     @property
     def label(self) -> str:
@@ -387,8 +389,9 @@ class Model:
         node.layer, node.kind = layer, "fastconv"
         finish, threads, n_in = self._epilogue(node), self._threads, len(node.inputs)
 
-        def run(x, *rest):
-            return (finish(layer(x, threads=threads), rest[n_in - 1:]),)
+        def run(x, *rest, out=None):
+            return (finish(layer(x, threads=threads, out=out), rest[n_in - 1:]),)
+        node.out_ok = True
         return run
 
     def _prep_ConvTranspose(self, node):  # noqa: N802
@@ -417,8 +420,9 @@ class Model:
         node.layer, node.kind = layer, "fastconv"
         finish, threads, n_in = self._epilogue(node), self._threads, len(node.inputs)
 
-        def run(x, *rest):
-            return (finish(layer(x, threads=threads), rest[n_in - 1:]),)
+        def run(x, *rest, out=None):
+            return (finish(layer(x, threads=threads, out=out), rest[n_in - 1:]),)
+        node.out_ok = True
         return run
 
     def _pool_args(self, node, x_rank_hint=None):
@@ -439,7 +443,8 @@ class Model:
         kw["dilation"] = _ints(node, "dilations", k)
         fn, threads = _MAX_POOL[k], self._threads
         node.kind = "fastconv"
-        return lambda x: (fn(x, **kw, threads=threads),)
+        node.out_ok = True
+        return lambda x, out=None: (fn(x, **kw, threads=threads, out=out),)
 
     def _prep_AveragePool(self, node):  # noqa: N802
         k, kw = self._pool_args(node)
@@ -447,7 +452,8 @@ class Model:
         kw["count_include_pad"] = bool(node.attrs.get("count_include_pad", 0))
         fn, threads = _AVG_POOL[k], self._threads
         node.kind = "fastconv"
-        return lambda x: (fn(x, **kw, threads=threads),)
+        node.out_ok = True
+        return lambda x, out=None: (fn(x, **kw, threads=threads, out=out),)
 
     def _prep_LpPool(self, node):  # noqa: N802
         k, kw = self._pool_args(node)
@@ -666,10 +672,58 @@ class Model:
         for t, i in last.items():
             if t not in feeds:
                 plan.drop[i].append(t)
+        plan.buffers = self._plan_buffers(plan, env, feeds)
         if len(self._plans) >= _PLAN_CACHE:
             self._plans.clear()
         self._plans[key] = plan
         return plan, env
+
+    def _plan_buffers(self, plan, env: dict, feeds: dict) -> list:
+        """Output buffers for the steps that take ``out=``, reused once every reader of the
+        tensor (and of every view of it, found in the planning run) has run."""
+        parent: dict[str, str] = {}
+
+        def root(t):
+            while parent.get(t, t) != t:
+                t = parent[t]
+            return t
+
+        for node in plan.steps:  # a node's outputs that view its inputs share their buffer
+            for o in node.outputs:
+                if not o or not isinstance(env.get(o), np.ndarray):
+                    continue
+                for i in node.all_inputs:
+                    if i and isinstance(env.get(i), np.ndarray) and \
+                            np.may_share_memory(env[o], env[i]):
+                        parent[root(o)] = root(i)
+        last: dict[str, int] = {}
+        for idx, node in enumerate(plan.steps):
+            for t in node.all_inputs:
+                if t:
+                    last[root(t)] = idx
+            for t in node.outputs:
+                if t:
+                    last.setdefault(root(t), idx)
+        pinned = {root(t) for t in [*self.output_names, *feeds, *plan.consts]}
+        free: list[np.ndarray] = []  # flat byte arrays, best fit
+        release: dict[int, list] = {}
+        buffers = []
+        for idx, node in enumerate(plan.steps):
+            buf = None
+            out = node.outputs[0] if node.outputs else ""
+            y = env.get(out)
+            r = root(out) if out else None
+            if node.out_ok and isinstance(y, np.ndarray) and r not in pinned and y.size:
+                fits = [j for j, b in enumerate(free) if b.nbytes >= y.nbytes]
+                if fits:
+                    flat = free.pop(min(fits, key=lambda j: free[j].nbytes))
+                else:
+                    flat = np.empty(y.nbytes, np.uint8)
+                buf = flat[:y.nbytes].view(y.dtype).reshape(y.shape)
+                release.setdefault(last[r], []).append(flat)
+            buffers.append(buf)
+            free.extend(release.pop(idx, []))
+        return buffers
 
     def _feeds(self, args, kwargs) -> dict:
         if args and kwargs:
@@ -687,17 +741,24 @@ class Model:
             env = dict(plan.consts)
             env.update(feeds)
             clock = time.perf_counter
-            for node, drop in zip(plan.steps, plan.drop):
-                t0 = clock() if timings is not None else 0
-                ins = [env[t] if t else None for t in node.all_inputs]
-                outs = node.run(*ins)
-                for t, o in zip(node.outputs, outs):
-                    if t:
-                        env[t] = o
-                for t in drop:
-                    del env[t]
-                if timings is not None:
-                    timings.setdefault(node.name, []).append(clock() - t0)
+            # the planned buffers serve one call at a time; a concurrent call allocates
+            buffers = plan.buffers if plan.lock.acquire(blocking=False) else None
+            try:
+                for i, (node, drop) in enumerate(zip(plan.steps, plan.drop)):
+                    t0 = clock() if timings is not None else 0
+                    ins = [env[t] if t else None for t in node.all_inputs]
+                    buf = buffers[i] if buffers is not None else None
+                    outs = node.run(*ins) if buf is None else node.run(*ins, out=buf)
+                    for t, o in zip(node.outputs, outs):
+                        if t:
+                            env[t] = o
+                    for t in drop:
+                        del env[t]
+                    if timings is not None:
+                        timings.setdefault(node.name, []).append(clock() - t0)
+            finally:
+                if buffers is not None:
+                    plan.lock.release()
         result = []
         for name in names:
             if name not in env:
@@ -801,6 +862,8 @@ class _Plan:
         self.consts: dict = {}
         self.shapes: dict = {}
         self.in_shapes: dict = {}
+        self.buffers: list = []
+        self.lock = threading.Lock()
 
 
 class Profile:
