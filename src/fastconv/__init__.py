@@ -37,8 +37,8 @@ __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads", "
 
 
 def __getattr__(name: str):
-    if name == "shapes":
-        return importlib.import_module("fastconv.shapes")
+    if name in ("shapes", "onnx"):  # fastconv.onnx needs the onnx package
+        return importlib.import_module(f"fastconv.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastconv' has no attribute {name!r}")
