@@ -448,3 +448,22 @@ def test_concurrent_calls_share_a_model():
         t.join()
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_concat_written_in_place_by_its_producers():
+    # UNet-style: a skip tensor read by a pool and by the Concat, a ConvTranspose feeding it
+    w = rand(2, 2, 3, 3)
+    wt = rand(2, 2, 2, 2)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["ar"]),
+             helper.make_node("MaxPool", ["ar"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("ConvTranspose", ["p", "wt"], ["u"], strides=[2, 2]),
+             helper.make_node("Concat", ["u", "ar"], ["cat"], axis=1),
+             helper.make_node("Conv", ["cat", "w4"], ["y"], pads=[1, 1, 1, 1])]
+    proto = make(nodes, [vi("x", ["N", 2, 6, 6])], [vi("y", ["N", 3, 6, 6])],
+                 {"w": w, "wt": wt, "w4": rand(3, 4, 3, 3)})
+    model = check(proto, {"x": rand(1, 2, 6, 6)})
+    plan = next(iter(model._plans.values()))
+    assert len(plan.skip) == 1
+    model2 = check(proto, {"x": rand(2, 2, 6, 6)})  # batch 2: slices not contiguous
+    assert not next(iter(model2._plans.values())).skip

@@ -705,25 +705,71 @@ class Model:
                 if t:
                     last.setdefault(root(t), idx)
         pinned = {root(t) for t in [*self.output_names, *feeds, *plan.consts]}
+        groups = self._concat_groups(plan, env, root, last, pinned)
         free: list[np.ndarray] = []  # flat byte arrays, best fit
+
+        def take(nbytes: int) -> np.ndarray:
+            fits = [j for j, b in enumerate(free) if b.nbytes >= nbytes]
+            if fits:
+                return free.pop(min(fits, key=lambda j: free[j].nbytes))
+            return np.empty(nbytes, np.uint8)
+
         release: dict[int, list] = {}
+        slots: dict[int, np.ndarray] = {}
         buffers = []
         for idx, node in enumerate(plan.steps):
-            buf = None
+            for c, y, axis, producers, end in groups.get(idx, []):
+                # a Concat whose inputs are written in place by their producers
+                flat = take(y.nbytes)
+                whole = flat[:y.nbytes].view(y.dtype).reshape(y.shape)
+                plan.skip[c] = whole
+                offset = 0
+                for p, width in producers:
+                    index = (slice(None),) * axis + (slice(offset, offset + width),)
+                    slots[p] = whole[index]
+                    offset += width
+                release.setdefault(end, []).append(flat)
+            buf = slots.pop(idx, plan.skip.get(idx))
             out = node.outputs[0] if node.outputs else ""
             y = env.get(out)
             r = root(out) if out else None
-            if node.out_ok and isinstance(y, np.ndarray) and r not in pinned and y.size:
-                fits = [j for j, b in enumerate(free) if b.nbytes >= y.nbytes]
-                if fits:
-                    flat = free.pop(min(fits, key=lambda j: free[j].nbytes))
-                else:
-                    flat = np.empty(y.nbytes, np.uint8)
+            if buf is None and node.out_ok and isinstance(y, np.ndarray) and r not in pinned \
+                    and y.size:
+                flat = take(y.nbytes)
                 buf = flat[:y.nbytes].view(y.dtype).reshape(y.shape)
                 release.setdefault(last[r], []).append(flat)
             buffers.append(buf)
             free.extend(release.pop(idx, []))
         return buffers
+
+    def _concat_groups(self, plan, env, root, last, pinned) -> dict:
+        """Concats (batch 1: a channel slice is contiguous) whose every input comes straight
+        from a node that takes ``out=``: {first producer step: [(concat step, output, axis,
+        [(producer step, width)], last step reading any of it)]}."""
+        producer = {t: i for i, n in enumerate(plan.steps) for t in n.outputs[:1] if t}
+        used: set[str] = set()
+        groups: dict[int, list] = {}
+        for c, node in enumerate(plan.steps):
+            out = node.outputs[0] if node.outputs else ""
+            y = env.get(out)
+            if node.op != "Concat" or node.kind != "numpy" or not isinstance(y, np.ndarray) \
+                    or root(out) in pinned or root(out) != out or not y.size:
+                continue
+            axis = node.attrs.get("axis", 0) % y.ndim
+            ins = list(node.inputs)
+            if math.prod(y.shape[:axis]) != 1 or "" in ins or len(set(ins)) != len(ins) \
+                    or used & set(ins):
+                continue
+            if not all(t in producer and plan.steps[producer[t]].out_ok and root(t) == t
+                       and t not in pinned and isinstance(env.get(t), np.ndarray)
+                       and env[t].dtype == y.dtype for t in ins):
+                continue
+            used.update(ins)
+            end = max([last[out], *(last[t] for t in ins)])
+            start = min(producer[t] for t in ins)
+            groups.setdefault(start, []).append(
+                (c, y, axis, [(producer[t], env[t].shape[axis]) for t in ins], end))
+        return groups
 
     def _feeds(self, args, kwargs) -> dict:
         if args and kwargs:
@@ -748,7 +794,15 @@ class Model:
                     t0 = clock() if timings is not None else 0
                     ins = [env[t] if t else None for t in node.all_inputs]
                     buf = buffers[i] if buffers is not None else None
-                    outs = node.run(*ins) if buf is None else node.run(*ins, out=buf)
+                    if buf is None:
+                        outs = node.run(*ins)
+                    elif i in plan.skip:  # its producers wrote the slices already
+                        outs = (buf,)
+                    else:
+                        outs = node.run(*ins, out=buf)
+                        if outs[0] is not buf:  # e.g. a broadcasting residual Add
+                            np.copyto(buf, outs[0])
+                            outs = (buf, *outs[1:])
                     for t, o in zip(node.outputs, outs):
                         if t:
                             env[t] = o
@@ -863,6 +917,7 @@ class _Plan:
         self.shapes: dict = {}
         self.in_shapes: dict = {}
         self.buffers: list = []
+        self.skip: dict = {}  # Concat steps whose producers write into their output
         self.lock = threading.Lock()
 
 
