@@ -45,39 +45,15 @@
     int fc_deform_conv_##DT##_##ISA(const fc_conv_geometry *g, ptrdiff_t offset_groups,      \
                                     const T *x, const T *offset, const T *mask,              \
                                     const T *packed_w, const T *bias, T *y, int nthreads);
-#define FC_DEFORM_DECLARE(ISA)                 \
+#define FC_DEFORM_DECLARE_X(ENUM, ISA, _)      \
     FC_DEFORM_DECLARE_ISA(float, f32, ISA)     \
     FC_DEFORM_DECLARE_ISA(double, f64, ISA)
-
-FC_DEFORM_DECLARE(scalar)
-#if FC_HAVE_AVX2
-FC_DEFORM_DECLARE(avx2)
-#endif
-#if FC_HAVE_AVX512
-FC_DEFORM_DECLARE(avx512)
-#endif
-#if FC_HAVE_NEON
-FC_DEFORM_DECLARE(neon)
-#endif
-
-#if FC_HAVE_AVX2
-#define FC_DEFORM_CASE_AVX2(DT) case FC_ISA_AVX2: return fc_deform_conv_##DT##_avx2 FC_DEFORM_ARGS;
-#else
-#define FC_DEFORM_CASE_AVX2(DT)
-#endif
-#if FC_HAVE_AVX512
-#define FC_DEFORM_CASE_AVX512(DT) case FC_ISA_AVX512: return fc_deform_conv_##DT##_avx512 FC_DEFORM_ARGS;
-#else
-#define FC_DEFORM_CASE_AVX512(DT)
-#endif
-#if FC_HAVE_NEON
-#define FC_DEFORM_CASE_NEON(DT) case FC_ISA_NEON: return fc_deform_conv_##DT##_neon FC_DEFORM_ARGS;
-#else
-#define FC_DEFORM_CASE_NEON(DT)
-#endif
-#define FC_DEFORM_ARGS (g, offset_groups, x, offset, mask, packed_w, bias, y, nthreads)
+FC_FOR_EACH_ISA(FC_DEFORM_DECLARE_X, _)
+#undef FC_DEFORM_DECLARE_X
 
 /* fc_deform_conv_<dtype>(isa, ...): the kernels of `isa` (compiled in and runnable). */
+#define FC_DEFORM_ARGS (g, offset_groups, x, offset, mask, packed_w, bias, y, nthreads)
+#define FC_DEFORM_CASE(ENUM, ISA, DT) case ENUM: return fc_deform_conv_##DT##_##ISA FC_DEFORM_ARGS;
 #define FC_DEFORM_DISPATCH(T, DT)                                                              \
     static inline int fc_deform_conv_##DT(int isa, const fc_conv_geometry *g,                 \
                                           ptrdiff_t offset_groups, const T *x, const T *offset, \
@@ -85,15 +61,14 @@ FC_DEFORM_DECLARE(neon)
                                           T *y, int nthreads)                                  \
     {                                                                                          \
         switch (isa) {                                                                         \
-            FC_DEFORM_CASE_AVX2(DT)                                                            \
-            FC_DEFORM_CASE_AVX512(DT)                                                          \
-            FC_DEFORM_CASE_NEON(DT)                                                            \
+            FC_FOR_EACH_SIMD_ISA(FC_DEFORM_CASE, DT)                                           \
         default: return fc_deform_conv_##DT##_scalar FC_DEFORM_ARGS;                           \
         }                                                                                      \
     }
 FC_DEFORM_DISPATCH(float, f32)
 FC_DEFORM_DISPATCH(double, f64)
 #undef FC_DEFORM_DISPATCH
+#undef FC_DEFORM_CASE
 
 /* Largest NR of any GEMM config (the per-panel table has NR entries). */
 #define FC_DEFORM_MAX_NR 128
@@ -105,6 +80,7 @@ FC_DEFORM_DISPATCH(double, f64)
 
 #include <math.h>
 
+#include "fastconv/fpstate.h"
 #include "fastconv/gemm.h"
 #include "fastconv/omp.h"
 
@@ -430,13 +406,19 @@ int FC_DFN(conv)(const fc_conv_geometry *g, ptrdiff_t offset_groups, const FC_T 
     const int per_item = nthreads == 1 || items % nthreads == 0 || items >= 4 * nthreads;
     int failed = 0;
     if (per_item && nthreads > 1) {
-        FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads))
-        for (ptrdiff_t item = 0; item < items; item++)
-            if (FC_DLOCAL(item)(g, offset_groups, x, offset, mask, packed_w, bias, y, item, 1)
-                != 0) {
-                FC_OMP(atomic write)
-                failed = 1;
-            }
+        FC_FP_CAPTURE();
+        FC_OMP(parallel num_threads(nthreads))
+        {
+            FC_FP_ADOPT();
+            FC_OMP(for schedule(dynamic, 1))
+            for (ptrdiff_t item = 0; item < items; item++)
+                if (FC_DLOCAL(item)(g, offset_groups, x, offset, mask, packed_w, bias, y, item,
+                                    1) != 0) {
+                    FC_OMP(atomic write)
+                    failed = 1;
+                }
+            FC_FP_RESTORE();
+        }
     } else {
         for (ptrdiff_t item = 0; item < items; item++)
             if (FC_DLOCAL(item)(g, offset_groups, x, offset, mask, packed_w, bias, y, item,
