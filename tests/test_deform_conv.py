@@ -365,3 +365,33 @@ def test_onnx_backend_node_tests(case):
         y = fastconv.deform_conv2d(x, offset, w, bias, mask=mask, **kw)
         assert y.dtype == outputs[0].dtype
         assert_close(y, outputs[0].astype(np.float64), y.dtype)
+
+
+def test_onnx_load_runs_deformconv_on_fastconv():
+    """fastconv.onnx.load runs a DeformConv node on DeformConv2d (not onnx.reference)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    x = rng.standard_normal((1, 4, 7, 8)).astype(np.float32)
+    offset = rng.standard_normal((1, 2 * 2 * 9, 4, 4)).astype(np.float32)
+    mask = rng.uniform(size=(1, 2 * 9, 4, 4)).astype(np.float32)
+    node = helper.make_node("DeformConv", ["x", "w", "offset", "b", "mask"], ["y"],
+                            kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 1], group=2,
+                            offset_group=2)
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        [node], "deform", [helper.make_tensor_value_info("x", f, list(x.shape)),
+                           helper.make_tensor_value_info("offset", f, list(offset.shape)),
+                           helper.make_tensor_value_info("mask", f, list(mask.shape))],
+        [helper.make_tensor_value_info("y", f, [1, 6, 4, 4])],
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = fastconv.onnx.load(helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 19)]))
+    y = model.run(None, {"x": x, "offset": offset, "mask": mask})[0]
+    expected = fastconv.deform_conv2d(x, offset, w, b, stride=2, padding=((1, 1), (0, 1)),
+                                      groups=2, mask=mask)
+    np.testing.assert_array_equal(y, expected)
+    assert "fastconv" in model.summary()
