@@ -9,10 +9,10 @@
 #                                 AVX2 and AVX-512, those the CPU has)
 #
 # Each src/fastconv/_isa/<area>_<isa>.c is compiled with that ISA's flags only and the
-# FC_HAVE_<ISA> / FC_OPENMP macros, as setup.py does (-O3, its optimisation level). OpenMP is used when a tiny
-# OpenMP program builds and runs (under qemu too), else the serial build. Extra arguments go to
-# kernel_check (-v: every check; -t N: threads of the threaded runs). Emulated timings mean
-# nothing: this is a correctness check only.
+# FC_HAVE_<ISA> / FC_OPENMP macros and -O3, as setup.py does. OpenMP is used when a tiny OpenMP
+# program builds and runs (under qemu too), else (or with FASTCONV_OPENMP=0) the serial build.
+# Extra arguments go to kernel_check (-v: every check; -t N: threads of the threaded runs).
+# Emulated timings mean nothing: this is a correctness check only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,14 +25,19 @@ fi
 run=()
 if [ "$mode" = neon ]; then
   cc=${CC_AARCH64:-aarch64-linux-gnu-gcc}
-  if ! command -v "$cc" >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+  qemu() { command -v qemu-aarch64 || command -v qemu-aarch64-static; }
+  if ! command -v "$cc" >/dev/null || ! qemu >/dev/null; then
     echo "== installing the aarch64 cross compiler and qemu-user (apt-get)"
+    sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-      qemu-user >/dev/null
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
+      libc6-dev-arm64-cross qemu-user >/dev/null ||
+      "${sudo[@]}" apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
+        libc6-dev-arm64-cross qemu-user-static >/dev/null
   fi
-  run=(qemu-aarch64 -L "${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}")
+  run=("$(qemu)" -L "${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}")
   isas=(scalar neon)
   declare -A flags=([scalar]="" [neon]="")
 else
@@ -65,7 +70,9 @@ int main(void) {
 }
 EOF
 omp=()
-if "$cc" -fopenmp "$build/omp.c" -o "$build/omp" 2>/dev/null && "${run[@]}" "$build/omp"; then
+if [[ "${FASTCONV_OPENMP:-1}" =~ ^(0|false|no|off)$ ]]; then
+  echo "OpenMP: disabled by FASTCONV_OPENMP=0: serial build"
+elif "$cc" -fopenmp "$build/omp.c" -o "$build/omp" 2>/dev/null && "${run[@]}" "$build/omp"; then
   omp=(-fopenmp -DFC_OPENMP=1 '-DFC_OPENMP_RUNTIME="libgomp"')
   echo "OpenMP: works ($cc${run:+, under ${run[0]}})"
 else

@@ -652,7 +652,7 @@ static void test_convt(void)
         {"1d k2 s2",      1, 3, 5, 1, {1, 1, 30}, {1, 1, 2}, {1, 1, 2}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}},
         {"3d 3 s2 p1",    1, 3, 4, 1, {3, 4, 5}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}},
         {"3d 2 s2",       1, 4, 3, 1, {2, 3, 4}, {2, 2, 2}, {2, 2, 2}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}},
-        {"3x3 K>KC",      1, 40, 30, 1, {1, 4, 5}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, {0, 1, 1}},
+        {"3x3 K>KC phase", 1, 70, 30, 1, {1, 4, 5}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, {0, 1, 1}},
     };
     static const char *const ALG[] = {"gemm", "phase"};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -950,6 +950,16 @@ static void test_cpu(void)
         check_true(fmt("gemm %s: nr %% 4 == 0 (f32), nr %% 2 == 0 (f64), kc <= nc",
                        ISA_NAMES[isas[i]]),
                    c32->nr % 4 == 0 && c64->nr % 2 == 0 && c32->kc > 0 && c64->kc > 0);
+        /* the FMA peak loop (fastconv bench): 12 chains of full vectors, 2 flops per lane */
+        static const int vec_bytes[FC_ISA_COUNT] = {0, 32, 64, 16};
+        const long iters = 1000;
+        for (int f64 = 0; f64 < 2; f64++) {
+            const double lanes = vec_bytes[isas[i]] / (f64 ? 8.0 : 4.0);
+            const double flops = fc_gemm_fma_peak_run(isas[i], f64, iters, threads);
+            check_true(fmt("fma peak loop %s %s: %.0f flops on %d threads", ISA_NAMES[isas[i]],
+                           f64 ? "f64" : "f32", flops, threads),
+                       flops == 2.0 * 12.0 * lanes * (double)iters * threads);
+        }
         if (verbose)
             printf("     %s: f32 %s (MR %d NR %d KC %d MC %d NC %d), f64 %s (MR %d NR %d)\n",
                    ISA_NAMES[isas[i]], c32->name, c32->mr, c32->nr, c32->kc, c32->mc, c32->nc,
