@@ -7,6 +7,8 @@
 #                                 apt-get when missing: needs root and Debian's mirrors)
 #   tools/test_neon.sh --native   this machine's kernels with the host compiler (on x86-64:
 #                                 AVX2 and AVX-512, those the CPU has)
+#   --sanitize                    (with either) built with AddressSanitizer + UBSan: a vector
+#                                 load or store past the end of an array is reported
 #
 # Each src/fastconv/_isa/<area>_<isa>.c is compiled with that ISA's flags only and the
 # FC_HAVE_<ISA> / FC_OPENMP macros and -O3, as setup.py does. OpenMP is used when a tiny OpenMP
@@ -17,10 +19,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=neon
-if [ "${1:-}" = "--native" ]; then
-  mode=native
+sanitize=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --native) mode=native ;;
+    --sanitize) sanitize=1 ;;
+    *) break ;;
+  esac
   shift
-fi
+done
 
 run=()
 if [ "$mode" = neon ]; then
@@ -58,6 +65,13 @@ fi
 build=$(mktemp -d "${TMPDIR:-/tmp}/fastconv-kernel-check.XXXXXX")
 trap 'rm -rf "$build"' EXIT
 base=(-O3 -fno-strict-aliasing -g0 -Iinclude)
+if [ "$sanitize" = 1 ]; then
+  # every buffer kernel_check hands over is exactly its size: a read or write past it is a report
+  base+=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  # LeakSanitizer cannot run under qemu-user (and the check frees what it allocates)
+  export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:exitcode=86${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87"
+fi
 
 # OpenMP: compiled and run the way the check will be (under qemu for aarch64)
 cat >"$build/omp.c" <<'EOF'
@@ -72,7 +86,7 @@ EOF
 omp=()
 if [[ "${FASTCONV_OPENMP:-1}" =~ ^(0|false|no|off)$ ]]; then
   echo "OpenMP: disabled by FASTCONV_OPENMP=0: serial build"
-elif "$cc" -fopenmp "$build/omp.c" -o "$build/omp" 2>/dev/null && "${run[@]}" "$build/omp"; then
+elif "$cc" "${base[@]}" -fopenmp "$build/omp.c" -o "$build/omp" 2>/dev/null && "${run[@]}" "$build/omp"; then
   omp=(-fopenmp -DFC_OPENMP=1 '-DFC_OPENMP_RUNTIME="libgomp"')
   echo "OpenMP: works ($cc${run:+, under ${run[0]}})"
 else

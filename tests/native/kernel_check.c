@@ -67,8 +67,10 @@ static double *rnd_array(size_t n)
     return a;
 }
 
-/* A working-dtype copy of n doubles, `skew` elements past a 64-byte boundary (0 or 1: the
- * kernels must not assume aligned inputs and outputs). Free with fc_free(base). */
+/* A working-dtype copy of n doubles, `skew` elements past malloc's alignment (0 or 1: the
+ * kernels must not assume aligned inputs and outputs) and nothing after the last element, so
+ * that AddressSanitizer (tools/test_neon.sh --sanitize) reports any read or write past the
+ * end. Free with free(base). */
 typedef struct {
     void *base, *p;
 } tbuf;
@@ -77,7 +79,7 @@ static tbuf to_t(const double *src, size_t n, int f64, int skew)
 {
     size_t es = f64 ? sizeof(double) : sizeof(float);
     tbuf b;
-    b.base = fc_malloc((n + 16) * es);
+    b.base = malloc((n + (size_t)skew) * es + (n ? 0 : 1));
     b.p = (char *)b.base + skew * es;
     for (size_t i = 0; i < n; i++) {
         if (f64)
@@ -208,7 +210,7 @@ static int gemm_run(int isa, int f64, const gemm_case *c, const double *A, const
         fc_free(packed);
     }
     from_t(cc.p, (size_t)M * ldc, f64, C);
-    fc_free(a.base), fc_free(b.base), fc_free(bi.base), fc_free(cc.base);
+    free(a.base), free(b.base), free(bi.base), free(cc.base);
     return rc;
 }
 
@@ -354,7 +356,7 @@ static int conv_run(int isa, int kernel, int f64, const fc_conv_geometry *g, con
                                      : fc_conv_im2col_f32(isa, g, X, W, B, Y, nt);
     }
     from_t(yb.p, ny, f64, y);
-    fc_free(xb.base), fc_free(wb.base), fc_free(bb.base), fc_free(yb.base);
+    free(xb.base), free(wb.base), free(bb.base), free(yb.base);
     if (packed) fc_free(packed);
     return rc;
 }
@@ -489,7 +491,7 @@ static int wino_run(int isa, int f64, int tile, const wino_case *c, const double
                                     bias ? (const float *)bb.p : NULL, (float *)yb.p, nt);
     }
     from_t(yb.p, ny, f64, y);
-    fc_free(xb.base), fc_free(wb.base), fc_free(bb.base), fc_free(yb.base), fc_free(packed);
+    free(xb.base), free(wb.base), free(bb.base), free(yb.base), fc_free(packed);
     return rc;
 }
 
@@ -633,7 +635,7 @@ static int convt_run(int isa, int algorithm, int prepared, int f64, const fc_con
                                   (float *)yb.p, nt);
     }
     from_t(yb.p, ny, f64, y);
-    fc_free(xb.base), fc_free(wb.base), fc_free(bb.base), fc_free(yb.base);
+    free(xb.base), free(wb.base), free(bb.base), free(yb.base);
     if (prep) fc_free(prep);
     return rc;
 }
@@ -780,7 +782,7 @@ static int pool_run(int isa, int f64, const fc_pool_plan *plan0, const double *x
     tbuf xb = to_t(x, nx, f64, skew), yb = to_t(NULL, ny, f64, skew);
     int rc = fc_pool(&plan, f64 ? FC_F64 : FC_F32, xb.p, yb.p, indices);
     from_t(yb.p, ny, f64, y);
-    fc_free(xb.base), fc_free(yb.base);
+    free(xb.base), free(yb.base);
     return rc;
 }
 
@@ -920,7 +922,7 @@ static void test_global_pool(void)
                               (long long)size),
                           out, base, (size_t)planes, 2 * tol);
                 }
-                fc_free(xb.base), fc_free(yb.base);
+                free(xb.base), free(yb.base);
             }
         }
         free(x), free(ref), free(base), free(out);
