@@ -17,7 +17,10 @@
  * must match. Prints one line per failure (every line with -v) and, last, "N passed, N failed";
  * exits 1 if any check failed.
  *
- * Usage: kernel_check [-v] [-t THREADS]   (THREADS: the threaded runs, default 2)
+ * After the fixed cases, N random ones per area (-r N, default 40; seeded by -s SEED, default 1,
+ * so a run is reproducible; the random case's shape is in its label).
+ *
+ * Usage: kernel_check [-v] [-t THREADS] [-r N] [-s SEED]   (THREADS: threaded runs, default 2)
  */
 #include <float.h>
 #include <math.h>
@@ -38,7 +41,8 @@
 
 static const char *const ISA_NAMES[FC_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
 
-static int verbose = 0, threads = 2;
+static int verbose = 0, threads = 2, n_random = 40;
+static unsigned long long seed = 1;
 static long n_passed = 0, n_failed = 0;
 
 /* ---------------------------------------------------------------- random data, buffers */
@@ -66,6 +70,20 @@ static double *rnd_array(size_t n)
     for (size_t i = 0; i < n; i++) a[i] = rnd();
     return a;
 }
+
+/* uniform integer in [lo, hi] */
+static ptrdiff_t irand(ptrdiff_t lo, ptrdiff_t hi)
+{
+    return lo + (ptrdiff_t)(rng_next() % (unsigned long long)(hi - lo + 1));
+}
+
+#define MAX_RANDOM 1000
+/* The fixed cases of an area followed by n_random generated ones (labels in `names`). */
+#define WITH_RANDOM(type, cases, gen, all, total)                                             \
+    const size_t total = sizeof cases / sizeof cases[0] + (size_t)n_random;                   \
+    type *all = (type *)malloc(total * sizeof(type));                                         \
+    memcpy(all, cases, sizeof cases);                                                         \
+    for (size_t r_ = sizeof cases / sizeof cases[0]; r_ < total; r_++) gen(&all[r_]);
 
 /* A working-dtype copy of n doubles, `skew` elements past malloc's alignment (0 or 1: the
  * kernels must not assume aligned inputs and outputs) and nothing after the last element, so
@@ -361,6 +379,41 @@ static int conv_run(int isa, int kernel, int f64, const fc_conv_geometry *g, con
     return rc;
 }
 
+static char conv_names[MAX_RANDOM][96];
+static int conv_named = 0;
+
+/* A random convolution: rank 1-3, dense, grouped or depthwise (multiplier 1-2), kernel up to 5
+ * (3 in 3-D), stride 1-3, dilation 1-2, pads before and after up to the dilated extent - 1. */
+static void random_conv(conv_case *c)
+{
+    const int rank = (int)irand(1, 3), kind = (int)irand(0, 2);
+    c->n = irand(1, 2);
+    if (kind == 2) {
+        c->c_in = c->groups = irand(1, 8);
+        c->c_out = c->c_in * irand(1, 2);
+    } else {
+        c->groups = kind == 0 ? 1 : irand(2, 3);
+        c->c_in = c->groups * irand(1, 6);
+        c->c_out = c->groups * irand(1, 10);
+    }
+    for (int i = 0; i < 3; i++) {
+        c->in[i] = c->k[i] = c->s[i] = c->d[i] = 1, c->pad[i] = c->pad_after[i] = 0;
+        if (i < 3 - rank) continue;
+        c->k[i] = irand(1, rank == 3 ? 3 : 5), c->s[i] = irand(1, 3), c->d[i] = irand(1, 2);
+        const ptrdiff_t ext = c->d[i] * (c->k[i] - 1) + 1;
+        c->pad[i] = irand(0, ext - 1), c->pad_after[i] = irand(0, ext - 1);
+        c->in[i] = irand(FC_MAX(1, ext - c->pad[i] - c->pad_after[i]),
+                         rank == 3 ? 7 : rank == 2 ? 24 : 60);
+    }
+    char *name = conv_names[conv_named++ % MAX_RANDOM];
+    snprintf(name, 96, "random n%td c%td->%td g%td in %tdx%tdx%td k %tdx%tdx%td s %td,%td,%td "
+             "d %td,%td,%td p %td/%td,%td/%td,%td/%td", c->n, c->c_in, c->c_out, c->groups,
+             c->in[0], c->in[1], c->in[2], c->k[0], c->k[1], c->k[2], c->s[0], c->s[1], c->s[2],
+             c->d[0], c->d[1], c->d[2], c->pad[0], c->pad_after[0], c->pad[1], c->pad_after[1],
+             c->pad[2], c->pad_after[2]);
+    c->name = name;
+}
+
 static void test_conv(void)
 {
     static const conv_case cases[] = {
@@ -390,8 +443,9 @@ static void test_conv(void)
         {"3d s2",           1, 4, 3, 1, {6, 7, 9}, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 0}},
         {"3d dw",           1, 4, 4, 4, {4, 6, 9}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
     };
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const conv_case *c = &cases[ci];
+    WITH_RANDOM(conv_case, cases, random_conv, all, total)
+    for (size_t ci = 0; ci < total; ci++) {
+        const conv_case *c = &all[ci];
         fc_conv_geometry g;
         conv_geometry(c, &g);
         const size_t nx = (size_t)g.n * g.c_in * prod3(g.in);
@@ -433,6 +487,7 @@ static void test_conv(void)
         }
         free(x), free(w), free(bias), free(ref), free(base), free(out);
     }
+    free(all);
 }
 
 /* ---------------------------------------------------------------- Winograd */
@@ -495,6 +550,20 @@ static int wino_run(int isa, int f64, int tile, const wino_case *c, const double
     return rc;
 }
 
+/* A random Winograd layer: batch 1-2, groups 1-2, 1-10 input and 1-12 output channels per
+ * group, 1-20 rows and columns, pads 0-2, sometimes explicit blocks and channel splits. */
+static void random_wino(wino_case *c)
+{
+    c->batch = (int)irand(1, 2), c->groups = (int)irand(1, 2);
+    c->c_in = c->groups * (int)irand(1, 10), c->c_out = c->groups * (int)irand(1, 12);
+    c->top = (int)irand(0, 2), c->bottom = (int)irand(0, 2);
+    c->left = (int)irand(0, 2), c->right = (int)irand(0, 2);
+    c->h = (int)irand(FC_MAX(1, 3 - c->top - c->bottom), 20);
+    c->w = (int)irand(FC_MAX(1, 3 - c->left - c->right), 20);
+    c->block_tiles = irand(0, 2) == 0 ? (int)irand(1, 24) : 0;
+    c->k_split = irand(0, 2) == 0 ? (int)irand(1, 3) : 0;
+}
+
 static void test_winograd(void)
 {
     static const wino_case cases[] = {
@@ -507,8 +576,13 @@ static void test_winograd(void)
     };
     static const double bound32[7] = {0, 0, 3e-6, 0, 1e-5, 0, 6e-5};
     static const double bound64[7] = {0, 0, 6e-15, 0, 2e-14, 0, 1e-13};
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const wino_case *c = &cases[ci];
+    WITH_RANDOM(wino_case, cases, random_wino, all, total)
+    for (size_t ci = 0; ci < total; ci++) {
+        const wino_case *c = &all[ci];
+        char desc[128];
+        snprintf(desc, sizeof desc, "b%d c%d->%d g%d %dx%d pads %d/%d,%d/%d block %d split %d",
+                 c->batch, c->c_in, c->c_out, c->groups, c->h, c->w, c->top, c->bottom,
+                 c->left, c->right, c->block_tiles, c->k_split);
         const int cg = c->c_in / c->groups;
         const int oh = c->h + c->top + c->bottom - 2, ow = c->w + c->left + c->right - 2;
         fc_conv_geometry g = {c->batch, c->c_in, c->c_out, c->groups, {1, c->h, c->w},
@@ -526,27 +600,28 @@ static void test_winograd(void)
                 const char *dt = f64 ? "f64" : "f32";
                 const double tol = f64 ? bound64[tile] : bound32[tile];
                 wino_run(FC_ISA_SCALAR, f64, tile, c, x, w, with_bias ? bias : NULL, base, 1, 0);
-                check(fmt("winograd F(%d,3) scalar %s case %zu vs reference", tile, dt, ci),
+                check(fmt("winograd F(%d,3) scalar %s [%s] vs reference", tile, dt, desc),
                       base, ref, ny, tol);
                 for (int ii = 0; ii < n_isas; ii++)
                     for (int nt = 1; nt <= threads; nt += threads - 1 > 0 ? threads - 1 : 1) {
                         const int isa = isas[ii];
                         int rc = wino_run(isa, f64, tile, c, x, w, with_bias ? bias : NULL, out,
                                           nt, (int)(ci & 1));
-                        check_true(fmt("winograd F(%d,3) %s %s case %zu returns 0", tile,
-                                       ISA_NAMES[isa], dt, ci),
+                        check_true(fmt("winograd F(%d,3) %s %s [%s] returns 0", tile,
+                                       ISA_NAMES[isa], dt, desc),
                                    rc == 0);
-                        check(fmt("winograd F(%d,3) %s %s case %zu threads=%d vs reference",
-                                  tile, ISA_NAMES[isa], dt, ci, nt),
+                        check(fmt("winograd F(%d,3) %s %s [%s] threads=%d vs reference",
+                                  tile, ISA_NAMES[isa], dt, desc, nt),
                               out, ref, ny, tol);
-                        check(fmt("winograd F(%d,3) %s %s case %zu threads=%d vs scalar", tile,
-                                  ISA_NAMES[isa], dt, ci, nt),
+                        check(fmt("winograd F(%d,3) %s %s [%s] threads=%d vs scalar", tile,
+                                  ISA_NAMES[isa], dt, desc, nt),
                               out, base, ny, 2 * tol);
                         if (threads == 1) break;
                     }
             }
         free(x), free(w), free(bias), free(ref), free(base), free(out);
     }
+    free(all);
 }
 
 /* ---------------------------------------------------------------- transposed convolution */
@@ -640,6 +715,39 @@ static int convt_run(int isa, int algorithm, int prepared, int f64, const fc_con
     return rc;
 }
 
+static char convt_names[MAX_RANDOM][112];
+static int convt_named = 0;
+
+/* A random transposed convolution: rank 1-3, groups 1-2, kernel 1-4, stride 1-3, dilation 1-2,
+ * crops up to dilation * (kernel - 1) each side, output padding below max(stride, dilation). */
+static void random_convt(convt_case *c)
+{
+    const int rank = (int)irand(1, 3);
+    c->batch = irand(1, 2), c->groups = irand(1, 2);
+    c->c_in = c->groups * irand(1, 6), c->c_out = c->groups * irand(1, 8);
+    for (int i = 0; i < 3; i++) {
+        c->in[i] = c->k[i] = c->s[i] = c->d[i] = 1;
+        c->pad[i] = c->pad_after[i] = c->out_pad[i] = 0;
+        if (i < 3 - rank) continue;
+        c->k[i] = irand(1, 4), c->s[i] = irand(1, 3), c->d[i] = irand(1, 2);
+        c->in[i] = irand(1, rank == 3 ? 4 : rank == 2 ? 9 : 25);
+        const ptrdiff_t full = (c->in[i] - 1) * c->s[i] + c->d[i] * (c->k[i] - 1) + 1;
+        c->pad[i] = irand(0, c->d[i] * (c->k[i] - 1));
+        c->pad_after[i] = irand(0, c->d[i] * (c->k[i] - 1));
+        c->out_pad[i] = irand(0, FC_MAX(c->s[i], c->d[i]) - 1);
+        while (full - c->pad[i] - c->pad_after[i] + c->out_pad[i] < 1)
+            c->pad_after[i] > 0 ? c->pad_after[i]-- : c->pad[i]--;
+    }
+    char *name = convt_names[convt_named++ % MAX_RANDOM];
+    snprintf(name, 112, "random b%td c%td->%td g%td in %tdx%tdx%td k %tdx%tdx%td s %td,%td,%td "
+             "d %td,%td,%td p %td/%td,%td/%td,%td/%td op %td,%td,%td", c->batch, c->c_in,
+             c->c_out, c->groups, c->in[0], c->in[1], c->in[2], c->k[0], c->k[1], c->k[2],
+             c->s[0], c->s[1], c->s[2], c->d[0], c->d[1], c->d[2], c->pad[0], c->pad_after[0],
+             c->pad[1], c->pad_after[1], c->pad[2], c->pad_after[2], c->out_pad[0],
+             c->out_pad[1], c->out_pad[2]);
+    c->name = name;
+}
+
 static void test_convt(void)
 {
     static const convt_case cases[] = {
@@ -657,8 +765,9 @@ static void test_convt(void)
         {"3x3 K>KC phase", 1, 70, 30, 1, {1, 4, 5}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, {0, 1, 1}},
     };
     static const char *const ALG[] = {"gemm", "phase"};
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const convt_case *c = &cases[ci];
+    WITH_RANDOM(convt_case, cases, random_convt, all, total)
+    for (size_t ci = 0; ci < total; ci++) {
+        const convt_case *c = &all[ci];
         fc_convt_geometry g;
         convt_geometry(c, &g);
         const size_t nx = (size_t)g.batch * g.c_in * prod3(g.isize);
@@ -695,6 +804,7 @@ static void test_convt(void)
             }
         free(x), free(w), free(bias), free(ref), free(base), free(out);
     }
+    free(all);
 }
 
 /* ---------------------------------------------------------------- pooling */
@@ -734,8 +844,8 @@ static void pool_ref(const fc_pool_plan *p, const double *x, double *y)
     for (int64_t pl = 0; pl < p->planes; pl++)
         for (int64_t o = 0; o < osz; o++) {
             const int64_t oo[3] = {o / (os[1] * os[2]), o / os[2] % os[1], o % os[2]};
-            double acc = p->kind == FC_POOL_MAX || (p->kind == FC_POOL_LP && isinf(p->p))
-                             ? -INFINITY : 0.0;
+            /* a window of padding only: max -inf, the sums and Lp (inf too: |x| >= 0) 0 */
+            double acc = p->kind == FC_POOL_MAX ? -INFINITY : 0.0;
             int64_t counted[3] = {0, 0, 0};
             for (int dim = 0; dim < 3; dim++)
                 for (int64_t t = 0; t < p->kernel[dim]; t++) {
@@ -786,6 +896,34 @@ static int pool_run(int isa, int f64, const fc_pool_plan *plan0, const double *x
     return rc;
 }
 
+static char pool_names[MAX_RANDOM][112];
+static int pool_named = 0;
+
+/* A random windowed pool: rank 1-3, kernel 1-4, stride 1-3 (or the kernel), dilation 1-2, pads
+ * up to half the dilated extent (sometimes up to all of it but one), ceil mode or not. */
+static void random_pool(pool_case *c)
+{
+    const int rank = (int)irand(1, 3);
+    c->planes = irand(1, 4), c->ceil_mode = (int)irand(0, 1);
+    for (int i = 0; i < 3; i++) {
+        c->in[i] = c->k[i] = c->s[i] = c->d[i] = 1, c->pad[i] = 0;
+        if (i < 3 - rank) continue;
+        c->k[i] = irand(1, 4), c->d[i] = irand(1, 2);
+        c->s[i] = irand(0, 2) == 0 ? c->k[i] : irand(1, 3);
+        const ptrdiff_t ext = c->d[i] * (c->k[i] - 1) + 1;
+        c->pad[i] = irand(0, irand(0, 3) == 0 ? ext - 1 : (ext - 1) / 2);
+        c->in[i] = irand(FC_MAX(1, ext - 2 * c->pad[i]), rank == 3 ? 8 : rank == 2 ? 24 : 80);
+    }
+    char *name = pool_names[pool_named++ % MAX_RANDOM];
+    snprintf(name, 112, "random planes %lld in %lldx%lldx%lld k %lldx%lldx%lld s %lld,%lld,%lld "
+             "d %lld,%lld,%lld p %lld,%lld,%lld%s", (long long)c->planes, (long long)c->in[0],
+             (long long)c->in[1], (long long)c->in[2], (long long)c->k[0], (long long)c->k[1],
+             (long long)c->k[2], (long long)c->s[0], (long long)c->s[1], (long long)c->s[2],
+             (long long)c->d[0], (long long)c->d[1], (long long)c->d[2], (long long)c->pad[0],
+             (long long)c->pad[1], (long long)c->pad[2], c->ceil_mode ? " ceil" : "");
+    c->name = name;
+}
+
 static void test_pool(void)
 {
     static const pool_case cases[] = {
@@ -820,8 +958,9 @@ static void test_pool(void)
         {FC_POOL_LP, 0, 0, 3.0, "lp p=3"},
         {FC_POOL_LP, 0, 0, INFINITY, "lp p=inf"},
     };
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const pool_case *c = &cases[ci];
+    WITH_RANDOM(pool_case, cases, random_pool, all, total)
+    for (size_t ci = 0; ci < total; ci++) {
+        const pool_case *c = &all[ci];
         const size_t nx = (size_t)(c->planes * c->in[0] * c->in[1] * c->in[2]);
         double *x = rnd_array(nx), *xnan = malloc(nx * sizeof(double));
         for (size_t i = 0; i < nx; i++) xnan[i] = (i * 7919) % 97 == 5 ? NAN : x[i];
@@ -876,6 +1015,7 @@ static void test_pool(void)
         }
         free(x), free(xnan);
     }
+    free(all);
 }
 
 static void global_ref(int kind, const double *x, double *y, int64_t planes, int64_t size)
@@ -976,19 +1116,29 @@ int main(int argc, char **argv)
             verbose = 1;
         else if (!strcmp(argv[i], "-t") && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+            n_random = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-s") && i + 1 < argc)
+            seed = strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: %s [-v] [-t THREADS]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-v] [-t THREADS] [-r N] [-s SEED]\n", argv[0]);
             return 2;
         }
     }
+    if (n_random < 0) n_random = 0;
+    if (n_random > MAX_RANDOM) n_random = MAX_RANDOM;
+    rng_state ^= seed * 0xD1B54A32D192ED03ull; /* xorshift: any seed but one gives a nonzero state */
+    if (!rng_state) rng_state = 1;
     if (threads < 1) threads = 1;
     if (!fc_omp_enabled()) threads = 1;
     for (int isa = 1; isa < FC_ISA_COUNT; isa++)
         if (fc_isa_compiled(isa) && fc_cpu_has(isa)) isas[n_isas++] = isa;
     printf("fastconv kernel check: ISAs compiled and runnable:");
     for (int i = 0; i < n_isas; i++) printf(" %s", ISA_NAMES[isas[i]]);
-    printf("%s (against scalar and a float64 reference); OpenMP %s, threaded runs on %d\n",
-           n_isas ? "" : " none beyond scalar", fc_omp_enabled() ? "on" : "off", threads);
+    printf("%s (against scalar and a float64 reference); OpenMP %s, threaded runs on %d; "
+           "%d random cases per area, seed %llu\n",
+           n_isas ? "" : " none beyond scalar", fc_omp_enabled() ? "on" : "off", threads,
+           n_random, seed);
     fflush(stdout);
     test_cpu();
     test_gemm();
