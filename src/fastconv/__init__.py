@@ -7,6 +7,7 @@ operator then raises an ``ImportError`` that says how to build it.
 
 import importlib
 
+from ._subnormals import flush_denormal, get_flush_denormal, set_flush_denormal
 from ._threads import get_num_threads, num_threads, set_num_threads
 from ._version import __version__
 
@@ -30,8 +31,8 @@ _LAZY = {
                     "pool"),
 }
 
-__all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads", "shapes",
-           *_LAZY]
+__all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
+           "get_flush_denormal", "set_flush_denormal", "flush_denormal", "shapes", *_LAZY]
 
 
 def __getattr__(name: str):
