@@ -33,6 +33,7 @@
 #include "fastconv/common.h"
 #include "fastconv/conv.h"
 #include "fastconv/cpu.h"
+#include "fastconv/fpstate.h"
 #include "fastconv/gemm.h"
 #include "fastconv/isa.h"
 #include "fastconv/omp.h"
@@ -1069,6 +1070,109 @@ static void test_global_pool(void)
     }
 }
 
+/* ---------------------------------------------------------------- subnormal mode */
+
+/* fastconv/fpstate.h on this CPU (AArch64 FPCR.FZ under qemu, x86 MXCSR natively), as the
+ * Cython drivers use it: fc_fp_enter(flush) around a call. With flushing every area's results
+ * from normal inputs whose products (or, for the average pool, inputs) are subnormal must be
+ * exactly zero, on one thread and on the threaded runs' workers; without it, not all zero. After
+ * fc_fp_leave the caller's state is back, and the OpenMP workers do not keep flushing. */
+static int count_nonzero(const double *y, size_t n)
+{
+    int k = 0;
+    for (size_t i = 0; i < n; i++) k += y[i] != 0.0;
+    return k;
+}
+
+static void test_fpstate(void)
+{
+    if (FC_FP_FLUSH_BITS == 0) {
+        printf("     (no subnormal mode on this architecture: fpstate checks skipped)\n");
+        return;
+    }
+    const fc_fpstate before = fc_fp_get();
+    check_true("fpstate: the caller starts with IEEE subnormals", !fc_fp_flushing());
+    int all[FC_ISA_COUNT], n_all = 0;
+    all[n_all++] = FC_ISA_SCALAR;
+    for (int i = 0; i < n_isas; i++) all[n_all++] = isas[i];
+    const gemm_case gc = {16, 70, 8, 0, 0, 0, 0, 0};
+    const conv_case cc = {"3x3", 1, 4, 9, 1, {1, 9, 11}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1},
+                          {0, 1, 1}, {0, 1, 1}};
+    const wino_case wc = {1, 4, 8, 1, 10, 10, 1, 1, 1, 1, 0, 0};
+    const convt_case tc = {"3x3 s2", 1, 4, 5, 1, {1, 5, 6}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1},
+                           {0, 1, 1}, {0, 1, 1}, {0, 1, 1}};
+    const pool_case pc = {"3x3 s2 p1", 4, {1, 9, 12}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1},
+                          {0, 1, 1}, 0};
+    fc_conv_geometry cg;
+    fc_convt_geometry tg;
+    fc_pool_plan pp;
+    conv_geometry(&cc, &cg);
+    convt_geometry(&tc, &tg);
+    pool_plan(&pc, FC_POOL_AVG, 1, 0, 0, &pp);
+    enum { N = 4096 };
+    double *a = malloc(N * sizeof(double)), *b = malloc(N * sizeof(double));
+    double *sub = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
+    for (int f64 = 0; f64 < 2; f64++) {
+        /* normal factors with a subnormal product: 1e-20^2 (float), 1e-160^2 (double) */
+        const double f = f64 ? 1e-160 : 1e-20, tiny = f64 ? 1e-310 : 1e-39;
+        for (int i = 0; i < N; i++) {
+            a[i] = f * (1.5 + 0.5 * rnd()), b[i] = f * (1.5 + 0.5 * rnd());
+            sub[i] = tiny * (1.5 + 0.5 * rnd());
+        }
+        for (int flush = 0; flush < 2; flush++)
+            for (int ii = 0; ii < n_all; ii++)
+                for (int nt = 1; nt <= threads; nt += threads - 1 > 0 ? threads - 1 : 1) {
+                    const int isa = all[ii];
+                    for (int area = 0; area < 6; area++) {
+                        static const char *const AREA[] = {"gemm", "conv direct", "conv im2col",
+                                                           "winograd F(4,3)", "convt phase",
+                                                           "avg pool"};
+                        size_t n = 0;
+                        const fc_fpstate saved = fc_fp_enter(flush);
+                        switch (area) {
+                        case 0:
+                            gemm_run(isa, f64, &gc, a, b, NULL, NULL, y, nt, 0);
+                            n = (size_t)gc.M * gc.N;
+                            break;
+                        case 1:
+                        case 2:
+                            conv_run(isa, area == 1 ? K_DIRECT : K_IM2COL, f64, &cg, a, b, NULL,
+                                     y, nt, 0);
+                            n = (size_t)cg.n * cg.c_out * prod3(cg.out);
+                            break;
+                        case 3:
+                            wino_run(isa, f64, 4, &wc, a, b, NULL, y, nt, 0);
+                            n = (size_t)wc.batch * wc.c_out * (wc.h + wc.top + wc.bottom - 2) *
+                                (wc.w + wc.left + wc.right - 2);
+                            break;
+                        case 4:
+                            convt_run(isa, FC_CONVT_PHASE, 0, f64, &tg, a, b, NULL, y, nt, 0);
+                            n = (size_t)tg.batch * tg.c_out * prod3(tg.osize);
+                            break;
+                        default:
+                            pool_run(isa, f64, &pp, sub, y, NULL, nt, 0);
+                            n = (size_t)(pp.planes * pp.osize[0] * pp.osize[1] * pp.osize[2]);
+                        }
+                        const int kept = fc_fp_flushing();
+                        fc_fp_leave(saved);
+                        int workers = 0;
+                        FC_OMP(parallel num_threads(2) reduction(| : workers))
+                        workers |= fc_fp_flushing();
+                        const int nz = count_nonzero(y, n);
+                        check_true(fmt("fpstate %s %s %s threads=%d flush=%d: %d of %zu results "
+                                       "nonzero, mode kept in the call, restored after it, "
+                                       "workers not flushing",
+                                       AREA[area], ISA_NAMES[isa], f64 ? "f64" : "f32", nt,
+                                       flush, nz, n),
+                                   (flush ? nz == 0 : nz > 0) && kept == flush &&
+                                       fc_fp_get() == before && !workers);
+                    }
+                    if (threads == 1) break;
+                }
+    }
+    free(a), free(b), free(sub), free(y);
+}
+
 /* ---------------------------------------------------------------- CPU detection, tables */
 
 static void test_cpu(void)
@@ -1147,6 +1251,7 @@ int main(int argc, char **argv)
     test_convt();
     test_pool();
     test_global_pool();
+    test_fpstate();
     printf("%ld passed, %ld failed\n", n_passed, n_failed);
     return n_failed ? 1 : 0;
 }
