@@ -22,7 +22,8 @@ import fastconv
 
 #: Internal modules whose examples are kept runnable too (the ``fastconv bench`` machinery).
 INTERNAL_MODULES = ("fastconv._suite", "fastconv._timing", "fastconv._bench_reference",
-                    "fastconv._bench_peers", "fastconv._bench_report")
+                    "fastconv._bench_peers", "fastconv._bench_report", "fastconv._measure",
+                    "fastconv._peak")
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -30,6 +30,8 @@ _LAZY = {
                             for d in (1, 2, 3))
                     + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
+    **dict.fromkeys(("linear", "Linear"), "fully_connected"),
+    "interpolate": "resize",
 }
 
 __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
@@ -37,8 +39,8 @@ __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
 
 
 def __getattr__(name: str):
-    if name == "shapes":
-        return importlib.import_module("fastconv.shapes")
+    if name in ("shapes", "onnx"):  # fastconv.onnx needs the onnx package
+        return importlib.import_module(f"fastconv.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastconv' has no attribute {name!r}")

@@ -68,6 +68,10 @@ from dataclasses import dataclass
 ALGORITHMS = ("auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f4",
               "winograd_f6")
 
+#: What ``algorithm="measure"`` (layer objects) times, in this order; :func:`candidates` keeps
+#: those that can serve a problem within the accuracy policy.
+MEASURED = ("direct", "im2col", "winograd_f2", "winograd_f4", "winograd_f6")
+
 #: ``"auto"`` uses the direct kernel up to this many input channels per group (rule 2).
 DIRECT_MAX_CIN = 4
 #: Rule 4: the least fraction of the direct kernel's register tiles that must hold real outputs.
@@ -141,6 +145,42 @@ def winograd_unsupported(algorithm: str, ndim: int, kernel, stride, dilation, c_
     else:
         ok, why = _winograd_plan.supports(kernel, stride, dilation, c_in, c_out, groups)
     return None if ok else f"algorithm={algorithm!r} cannot serve this convolution: {why}"
+
+
+def within_accuracy_policy(algorithm: str) -> bool:
+    """Whether ``algorithm``'s documented float32 error bound is within the accuracy policy
+    (API.md: at most 1e-5); direct and im2col are exact up to rounding.
+
+    Examples
+    --------
+    >>> from fastconv._algorithms import within_accuracy_policy
+    >>> [within_accuracy_policy(a) for a in ("im2col", "winograd_f4", "winograd_f6")]
+    [True, True, False]
+    """
+    from . import _winograd_plan
+
+    tile = _winograd_plan.ALGORITHM_TILE.get(algorithm)
+    return tile is None or (_winograd_plan.ERROR_BOUND["float32"][tile]
+                            <= _winograd_plan.AUTO_FLOAT32_BOUND)
+
+
+def candidates(problem: Problem) -> tuple[str, ...]:
+    """The algorithms ``algorithm="measure"`` times for ``problem``: every one of
+    :data:`MEASURED` that can serve it and whose documented float32 error bound is within the
+    accuracy policy (so never F(6,3)). ``"auto"``'s choice is always among them.
+
+    Examples
+    --------
+    >>> from fastconv._algorithms import Problem, candidates
+    >>> p = Problem(1, 64, 64, 1, (58, 58), (3, 3), (1, 1), (1, 1), ((0, 0),) * 2, (56, 56))
+    >>> candidates(p)
+    ('direct', 'im2col', 'winograd_f2', 'winograd_f4')
+    >>> candidates(Problem(1, 64, 64, 1, (57, 57), (3, 3), (2, 2), (1, 1), ((0, 0),) * 2,
+    ...                    (28, 28)))
+    ('direct', 'im2col')
+    """
+    return tuple(a for a in MEASURED
+                 if unsupported(a, problem) is None and within_accuracy_policy(a))
 
 
 def winograd_tile(problem: Problem) -> str:

@@ -18,6 +18,8 @@ Algorithms (``algorithm=``):
   of the input with a sub-kernel: no multiplication by inserted zeros. The input is packed
   straight into the GEMM's B panels (no im2col matrix). Kernel sizes up to 64 per dim.
 - ``"auto"``: :func:`choose_algorithm` — the one rule, kept in one place.
+- ``"measure"`` (layer objects only): both are timed on the first call per input shape, dtype
+  and thread count, the fastest is kept (``fastconv._measure``: memory and disk cache).
 
 Both run in one OpenMP parallel region per call, work units handed out dynamically, each
 calling the GEMM single-threaded. Layer objects pack the weight once; functional calls let each
@@ -28,7 +30,7 @@ from math import prod
 
 import numpy as np
 
-from . import _dispatch, _threads
+from . import _dispatch, _measure, _threads
 from ._extension import load
 from ._layout import channels_last, to_channels_first, with_layout, write_channels_last
 from ._validate import (
@@ -171,6 +173,11 @@ class _Plan:
         self.output_padding = int_tuple(output_padding, ndim, "output_padding", 0)
         self._check_output_padding(self.output_padding)
         self.padding = _check_padding(padding, ndim)
+        if algorithm == "measure":  # layer objects turn it into one plan per algorithm
+            raise ValueError(
+                f"algorithm='measure' is for layer objects (fastconv.ConvTranspose{ndim}d(weight, "
+                f"..., algorithm='measure')); conv_transpose{ndim}d() takes one of "
+                f"{', '.join(repr(a) for a in ALGORITHMS)}")
         self.algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
         self._resolved = None
         chosen = self.resolved_algorithm()
@@ -434,11 +441,85 @@ class _ConvTransposeNd:
 
     def __init__(self, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                  dilation=1, algorithm="auto", *, data_format=None):
+        measure = algorithm == "measure"
         self._channels_last = channels_last(data_format, self._ndim)[0]
         self._plan = _Plan(self._ndim, weight, bias, stride, padding, output_padding, groups,
-                           dilation, algorithm, copy_weight=True)
+                           dilation, "auto" if measure else algorithm, copy_weight=True)
+        # algorithm="measure": one plan per algorithm (sharing the weight copy), and per call
+        # signature the one measured fastest
+        self._measured: dict[str, _Plan] | None = None
+        self._choices: dict[tuple, _Plan] = {}
+        if measure:
+            self._measured = {}
+            for name in ALGORITHMS[1:]:
+                if name == self._plan.resolved_algorithm():
+                    self._measured[name] = self._plan
+                    continue
+                try:
+                    other = _Plan(self._ndim, self._plan.weight, self._plan.bias, stride,
+                                  padding, output_padding, groups, dilation, name,
+                                  copy_weight=False)
+                except ValueError:  # e.g. phase with a kernel over 64
+                    continue
+                other.keep_prepared = True
+                self._measured[name] = other
         # Prepare the weight once, in the dtype it computes in with a float32 input.
         self._plan.prepared(compute_dtype(self._plan.weight, self._plan.bias))
+
+    def _measured_plan(self, shape, dtype, threads, output_size) -> _Plan:
+        """``algorithm="measure"``: the plan measured fastest for a call on an input of
+        ``shape`` computing in ``dtype`` (cached in the layer and by ``fastconv._measure``)."""
+        dtype = np.dtype(dtype)
+        nthreads = _threads.resolve(threads)
+        try:
+            size_key = None if output_size is None else (
+                output_size if isinstance(output_size, int) else tuple(output_size))
+            local = (shape, dtype.str, nthreads, size_key, _dispatch.isa_index())
+            hash(local)
+        except TypeError:  # let the plan's checks explain the bad output_size
+            return self._plan
+        plan = self._choices.get(local)
+        if plan is not None:
+            return plan
+        if len(shape) not in (self._ndim + 1, self._ndim + 2):
+            return self._plan  # the plan's own checks raise the error
+        choice = self._measure_choice(shape, dtype, threads, output_size)
+        plan = self._measured.get(choice.algorithm, self._plan)
+        if len(self._choices) >= 64:
+            self._choices.clear()
+        self._choices[local] = plan
+        in_use = {id(q) for q in self._choices.values()} | {id(self._plan)}
+        for other in self._measured.values():  # drop what only the measurement prepared
+            if id(other) not in in_use:
+                other._prepared.clear()
+                other._weight5.clear()
+        return plan
+
+    def _measure_choice(self, shape, dtype, threads, output_size=None,
+                        refresh: bool = False) -> _measure.Choice:
+        """Time the algorithms for an input of ``shape`` (or take the cached choice)."""
+        dtype = np.dtype(dtype)
+        nthreads = _threads.resolve(threads)
+        bshape = (1, *shape) if len(shape) == self._ndim + 1 else tuple(shape)
+        pads, out_size = self._plan.geometry(bshape, output_size)
+        p = self._plan
+        params = {"weight": tuple(p.weight.shape), "groups": p.groups, "stride": p.stride,
+                  "dilation": p.dilation, "pads": pads, "out": out_size}
+        key = _measure.key(f"conv_transpose{self._ndim}d", params, bshape, dtype, nthreads)
+        arrays: dict[str, np.ndarray] = {}
+
+        def candidate(plan: _Plan):
+            def run():
+                if not arrays:
+                    rng = np.random.default_rng(0)
+                    arrays["x"] = rng.standard_normal(bshape).astype(dtype)
+                    arrays["y"] = np.empty((bshape[0], p.c_out, *out_size), dtype)
+                return plan(arrays["x"], output_size=output_size, threads=threads,
+                            out=arrays["y"])
+            return run
+
+        return _measure.choose(key, {a: candidate(q) for a, q in self._measured.items()},
+                               self._plan.resolved_algorithm(), refresh=refresh)
 
     @property
     def weight(self) -> np.ndarray:
@@ -479,18 +560,26 @@ class _ConvTransposeNd:
 
     @property
     def algorithm(self) -> str:
-        """The algorithm asked for at construction: ``"auto"``, ``"gemm"`` or ``"phase"``
-        (:meth:`algorithm_for` tells what ``"auto"`` resolves to for an input shape)."""
-        return self._plan.algorithm
+        """The algorithm asked for at construction: ``"auto"``, ``"gemm"``, ``"phase"`` or
+        ``"measure"`` (:meth:`algorithm_for` tells what it resolves to for an input shape)."""
+        return "measure" if self._measured is not None else self._plan.algorithm
 
-    def algorithm_for(self, input_shape) -> str:
+    def algorithm_for(self, input_shape, *, threads=None, dtype=None,
+                      output_size=None) -> str:
         """The algorithm a call with an input of ``input_shape`` uses (``"gemm"``/``"phase"``).
+
+        With ``algorithm="measure"`` this is the measured choice (from the cache, else measured
+        now, as the first call would) for ``threads``, ``dtype`` and ``output_size`` as the
+        call would give them.
 
         Parameters
         ----------
         input_shape : tuple of int
             ``(N, C_in, *spatial)`` or, unbatched, ``(C_in, *spatial)``; validated like an
             input (``ValueError`` for a wrong rank or channel count).
+        threads, dtype, output_size : optional
+            The call's ``threads=``, input dtype and ``output_size=`` (only ``"measure"``
+            depends on them).
 
         Returns
         -------
@@ -511,7 +600,11 @@ class _ConvTransposeNd:
         if len(shape) != self._ndim + 2:
             raise ValueError(
                 f"input_shape must have {self._ndim + 2} or {self._ndim + 1} dims, got {shape}")
-        self._plan.geometry(shape, None)
+        self._plan.geometry(shape, output_size)
+        if self._measured is not None:
+            dtype = compute_dtype(np.empty(0, np.float32 if dtype is None else dtype),
+                                  self._plan.weight, self._plan.bias)
+            return self._measured_plan(shape, dtype, threads, output_size).resolved_algorithm()
         return self._plan.resolved_algorithm()
 
     def flops(self, input_shape) -> int:
@@ -575,11 +668,27 @@ class _ConvTransposeNd:
         >>> up(x[0], out=out) is out               # unbatched input, preallocated output
         True
         """
+        plan = self._plan
         if self._channels_last:
-            y = self._plan(to_channels_first(x, self._ndim), output_size=output_size,
-                           threads=threads)
+            x = to_channels_first(x, self._ndim)
+        if self._measured is not None:
+            x = check_array(x, "x")
+            plan = self._measured_plan(x.shape, compute_dtype(x, plan.weight, plan.bias),
+                                       threads, output_size)
+        if self._channels_last:
+            y = plan(x, output_size=output_size, threads=threads)
             return write_channels_last(y, self._ndim, out)
-        return self._plan(x, output_size=output_size, threads=threads, out=out)
+        return plan(x, output_size=output_size, threads=threads, out=out)
+
+    def __getstate__(self) -> dict:
+        # pickling ships the weights and parameters; the copy prepares its own packed weight
+        p = self._plan
+        return {"weight": p.weight, "bias": p.bias, "stride": p.stride, "padding": p.padding,
+                "output_padding": p.output_padding, "groups": p.groups,
+                "dilation": p.dilation, "algorithm": p.algorithm}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
     def __repr__(self) -> str:
         p = self._plan
@@ -671,7 +780,10 @@ for _nd, _cls in ((1, ConvTranspose1d), (2, ConvTranspose2d), (3, ConvTranspose3
     _cls.__doc__ = (
         f"{_nd}-D transposed convolution layer: the weight is validated, copied and prepared "
         f"once.\n\n    Same parameters as :func:`conv_transpose{_nd}d` without ``x``; called as "
-        f"``layer(x, *, threads=None, out=None, output_size=None)``.\n"
+        f"``layer(x, *, threads=None, out=None, output_size=None)``. ``algorithm`` may also be "
+        f"``\"measure\"``: the first call per input shape, dtype and thread count times "
+        f"``\"gemm\"`` and ``\"phase\"`` and keeps the faster (cached in memory and in "
+        f"``FASTCONV_CACHE_DIR``).\n"
         "\n    Examples\n    --------" + _LAYER_EXAMPLES[_nd])
 
 # data_format= (channels-last data): fastconv._layout
