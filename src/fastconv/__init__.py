@@ -28,6 +28,12 @@ _LAZY = {
                                                              "AdaptiveMax")
                             for d in (1, 2, 3)),
                     "pool"),
+    **dict.fromkeys(tuple(f"conv{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"conv_transpose{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"{kind}_pool{d}d_backward" for kind in ("max", "avg", "adaptive_avg",
+                                                                      "adaptive_max")
+                            for d in (1, 2, 3)),
+                    "gradients"),
 }
 
 __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads", "shapes",
