@@ -158,13 +158,17 @@ def _weight_grad(xp: np.ndarray, g: np.ndarray, kernel: tuple[int, ...], stride,
         return gw
     if cig == 1 and groups > 1:
         # depthwise (C_out = m * C_in): per tap, a product-sum over batch and positions
+        # einsum on the strided tap views themselves (a reshape would copy them), no BLAS
         m = cog
-        gg = g.reshape(batch, groups, m, -1)
+        letters = "xyz"[:len(kernel)]
+        gg = g.reshape(batch, groups, m, *out_size)
         flat = gw.reshape(groups, m, len(taps))
         for i, tap in enumerate(taps):
-            v = tap_view(slice(None), slice(None), tap).reshape(batch, groups, 1, -1)
-            flat[:, :, i] = np.einsum("ncmp,ncmp->cm", gg, np.broadcast_to(v, gg.shape)) \
-                if m > 1 else np.einsum("ncp,ncp->c", gg[:, :, 0], v[:, :, 0])[:, None]
+            v = tap_view(slice(None), slice(None), tap)
+            if m == 1:
+                flat[:, 0, i] = np.einsum(f"nc{letters},nc{letters}->c", g, v)
+            else:
+                flat[:, :, i] = np.einsum(f"ncm{letters},nc{letters}->cm", gg, v)
         return gw
     gemm = _gemm_module().gemm
     isa = _dispatch.isa_index()
@@ -315,24 +319,17 @@ def _conv_transpose_backward(ndim, grad_output, x, weight, stride, padding, outp
 # Pooling
 # ------------------------------------------------------------------------------------------
 def _scatter(g: np.ndarray, indices: np.ndarray, plane: int, dtype: np.dtype,
-             unique: bool) -> np.ndarray:
-    """``grad_input (N*C, plane)``: ``g`` summed into its row's ``indices``."""
+             threads) -> np.ndarray:
+    """``grad_input (N*C, plane)``: each row of ``g`` summed into its row's ``indices`` (the
+    compiled scatter of ``max_unpool``, accumulating; index -1 skipped), threads over planes."""
     rows = g.shape[0] * g.shape[1]
-    gflat = g.reshape(rows, -1)
-    iflat = indices.reshape(rows, -1)
-    out = np.zeros((rows, plane), dtype=dtype)
-    if gflat.shape[1] == 0 or rows == 0:
+    out = np.empty((rows, plane), dtype=dtype)
+    if rows == 0 or plane == 0:
         return out
-    valid = iflat >= 0  # windows without a real element (ONNX pads) have index -1
-    all_valid = bool(valid.all())
-    if unique and all_valid:
-        np.put_along_axis(out, iflat, gflat, axis=1)
-        return out
-    offsets = (np.arange(rows, dtype=np.int64) * plane)[:, None] + iflat
-    if not all_valid:
-        offsets, gflat = offsets[valid], gflat[valid]
-    out[...] = np.bincount(offsets.ravel(), weights=gflat.ravel().astype(np.float64),
-                           minlength=rows * plane).reshape(rows, plane)
+    gflat = working_copy(g, dtype).reshape(rows, -1)
+    iflat = np.ascontiguousarray(indices, dtype=np.int64).reshape(rows, -1)
+    _pool._driver().max_pool_backward(gflat, iflat, out,
+                                      _pool._thread_count(threads, out.size + gflat.size))
     return out
 
 
@@ -367,8 +364,7 @@ def _max_pool_backward(spatial, grad_output, x, kernel_size, stride, padding, di
         idx = _check_indices(indices, out_shape[1:] if unbatched else out_shape, plane)
         idx = idx.reshape(out_shape)
     dtype = _grad_dtype(g, xb)
-    unique = all((k - 1) * dl < st for k, dl, st in zip(w.kernel, w.dilation, w.stride))
-    gi = _scatter(g, idx.reshape(out_shape), plane, dtype, unique).reshape(x_shape)
+    gi = _scatter(g, idx.reshape(out_shape), plane, dtype, threads).reshape(x_shape)
     return gi[0] if unbatched else gi
 
 
@@ -451,7 +447,7 @@ def _adaptive_backward(kind, spatial, grad_output, x, output_size, threads):
     if kind == "max":
         _, idx = _pool._adaptive(_pool._MAX, xb, spatial, output_size, True, threads, None)
         gi = _scatter(g, idx.reshape(out_shape), math.prod(in_size), dtype,
-                      unique=bins.window is not None).reshape(x_shape)
+                      threads).reshape(x_shape)
         return gi[0] if unbatched else gi
     gc = working_copy(g, dtype)
     if bins.window is not None:  # equal disjoint bins: a box filter of kernel = stride
