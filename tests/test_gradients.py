@@ -380,3 +380,19 @@ def test_matches_torch_autograd():
         got = gr.conv2d_backward(g, x, w, **kw, padding_mode=mode)
         for a, e in zip(got, expected):
             close(a, e.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# fastconv demo --learn (the tutorial's example)
+# ---------------------------------------------------------------------------------------------
+def test_demo_learns_the_edge_kernel(tmp_path, capsys):
+    from fastconv import _demo
+
+    kernel = _demo.learn_edge_kernel(echo=lambda *a: None)
+    np.testing.assert_allclose(kernel, [[-1.0, 1.0]], atol=0.1)
+    pytest.importorskip("PIL")
+    out = tmp_path / "learn.png"
+    assert _demo.main(["--learn", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 10, loss" in text and "learned kernel" in text
+    assert out.stat().st_size > 0
