@@ -55,6 +55,8 @@ CONV_CASES = [
                                       padding_mode="replicate")),
     ((2, 2, 6, 5), (2, 2, 3, 2), dict(padding=(1, 4), padding_mode="circular", dilation=2)),
     ((1, 2, 7, 6), (4, 2, 3, 3), dict(padding="same", padding_mode="reflect", stride=2)),
+    ((2, 4, 5, 6), (6, 2, 1, 1), dict(groups=2)),                        # 1x1
+    ((1, 3, 6, 5), (4, 3, 1, 1), dict(stride=2, padding=(0, 1))),
     ((1, 2, 5, 6, 7), (3, 2, 3, 2, 3), dict(padding=(1, 0, 1), stride=(1, 2, 2))),
     ((1, 4, 5, 6, 5), (4, 2, 2, 3, 3), dict(padding="same", groups=2, dilation=(2, 1, 1))),
     ((1, 2, 4, 5, 5), (2, 2, 3, 3, 3), dict(padding=1, padding_mode="circular")),

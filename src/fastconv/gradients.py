@@ -176,14 +176,30 @@ def _weight_grad(xp: np.ndarray, g: np.ndarray, kernel: tuple[int, ...], stride,
     nthreads = _threads.for_work(threads, batch * c_out * cig * len(taps) * npix,
                                  _threads.CONV_MIN_WORK_PER_THREAD)
     cols = np.empty((cig, len(taps)) + tuple(out_size), dtype=dtype)
+    rows = cig * len(taps)
+    # Many positions (early layers): the panel as the GEMM's A (packed along its rows) and
+    # grad_output transposed as B, giving grad_weight transposed; few positions: grad_output
+    # as A and the panel's transpose as B (measured on Zen 4: 15-20% either way).
+    swap = npix > rows
+    out_t = np.empty((rows, cog), dtype=dtype) if swap else None
     for gi in range(groups):
-        out2 = gw[gi * cog:(gi + 1) * cog].reshape(cog, cig * len(taps))
+        out2 = gw[gi * cog:(gi + 1) * cog].reshape(cog, rows)
         for n in range(batch):
             csel = slice(gi * cig, (gi + 1) * cig)
-            for i, tap in enumerate(taps):
-                cols[:, i] = tap_view(n, csel, tap)
+            if len(taps) == 1 and all(st == 1 for st in stride):
+                # a 1x1 stride-1 kernel: the panel is the input itself
+                panel = tap_view(n, csel, taps[0]).reshape(rows, npix)
+            else:
+                for i, tap in enumerate(taps):
+                    cols[:, i] = tap_view(n, csel, tap)
+                panel = cols.reshape(rows, npix)
             a = g[n, gi * cog:(gi + 1) * cog].reshape(cog, npix)
-            gemm(a, cols.reshape(cig * len(taps), npix).T, None, out2, n > 0, isa, nthreads)
+            if swap:
+                gemm(panel, a.T, None, out_t, n > 0, isa, nthreads)
+            else:
+                gemm(a, panel.T, None, out2, n > 0, isa, nthreads)
+        if swap:
+            out2[...] = out_t.T
     return gw
 
 
