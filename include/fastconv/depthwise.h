@@ -612,8 +612,10 @@ static int FC_LOCAL(k3r)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w
      * one process, 3 runs: median 0.066 / 0.069 / 0.098 ms against 0.080 / 0.086 / 0.110
      * without. (Spinning with PAUSE lost instead: the hypervisor's pause-loop exits.) */
     int done = 0;
+    FC_FP_CAPTURE();
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
+        FC_FP_ADOPT();
         FC_OMP(for schedule(dynamic, chunk) nowait)
         for (ptrdiff_t unit = 0; unit < units; unit++) {
             const ptrdiff_t blk = unit % blocks, plane = unit / blocks;
@@ -638,6 +640,7 @@ static int FC_LOCAL(k3r)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w
             for (volatile int k = 0; k < 300; k++) {
             }
         }
+        FC_FP_RESTORE();
     }
     return 1;
 }
@@ -705,8 +708,10 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
     }
     int failed = 0;
 
+    FC_FP_CAPTURE();
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
+        FC_FP_ADOPT();
         /* the staged rows, then one row of zeros: the rows outside the input (zero padding
          * in D and H) are multiplied like the others, so 0 * Inf gives NaN as it should */
         FC_T *rows = (FC_T *)fc_malloc((size_t)((KD * stage_rows + 1) * row_len) * sizeof(FC_T));
@@ -805,6 +810,7 @@ int FC_FN(depthwise)(const fc_conv_geometry *g, const FC_T *x, const FC_T *w, co
         fc_free((void *)wa);
         fc_free((void *)wb);
         fc_free(kw_off);
+        FC_FP_RESTORE();
     }
     fc_free(pair_a);
     fc_free(ph_val);

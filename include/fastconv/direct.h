@@ -305,8 +305,10 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
             FC_LOCAL(direct_pack_weight)(g, w, packed, ntap_all, u / nblk, u % nblk);
     long done = 0; /* items finished (fastconv/team_wait.h) */
 
+    FC_FP_CAPTURE();
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
+        FC_FP_ADOPT();
         if (team_pack) {
             FC_OMP(for schedule(static))
             for (ptrdiff_t u = 0; u < pack_units; u++)
@@ -430,6 +432,7 @@ static int FC_LOCAL(direct_flat)(const fc_conv_geometry *g, const FC_T *x, const
         fc_free((void *)tap_x);
         fc_free(tap_w);
         fc_free(ring);
+        FC_FP_RESTORE();
     }
     fc_free(packed);
     fc_free(ph_val);

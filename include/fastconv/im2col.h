@@ -361,12 +361,18 @@ int FC_FN(im2col)(const fc_conv_geometry *g, const FC_T *x, const FC_T *packed_w
     /* Not one region with an if() clause: a region nested in another one, even a serialized
      * one, gets freshly created threads from libgomp (not its pool's) at every call. */
     if (per_item && nthreads > 1) {
-        FC_OMP(parallel for schedule(dynamic, 1) num_threads(nthreads))
-        for (ptrdiff_t item = 0; item < items; item++)
-            if (FC_LOCAL(im2col_item)(g, x, packed_w, bias, y, item, 1) != 0) {
-                FC_OMP(atomic write)
-                failed = 1;
-            }
+        FC_FP_CAPTURE();
+        FC_OMP(parallel num_threads(nthreads))
+        {
+            FC_FP_ADOPT();
+            FC_OMP(for schedule(dynamic, 1))
+            for (ptrdiff_t item = 0; item < items; item++)
+                if (FC_LOCAL(im2col_item)(g, x, packed_w, bias, y, item, 1) != 0) {
+                    FC_OMP(atomic write)
+                    failed = 1;
+                }
+            FC_FP_RESTORE();
+        }
     } else {
         for (ptrdiff_t item = 0; item < items; item++)
             if (FC_LOCAL(im2col_item)(g, x, packed_w, bias, y, item, gemm_threads) != 0)

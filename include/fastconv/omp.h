@@ -3,6 +3,9 @@
 #ifndef FASTCONV_OMP_H
 #define FASTCONV_OMP_H
 
+/* every parallel region carries the caller's subnormal mode to its threads (fpstate.h) */
+#include "fastconv/fpstate.h"
+
 #if defined(FC_OPENMP) && FC_OPENMP
 #include <omp.h>
 #define FC_PRAGMA_(x) _Pragma(#x)

@@ -7,6 +7,7 @@ operator then raises an ``ImportError`` that says how to build it.
 
 import importlib
 
+from ._subnormals import flush_denormal, get_flush_denormal, set_flush_denormal
 from ._threads import get_num_threads, num_threads, set_num_threads
 from ._version import __version__
 
@@ -26,7 +27,8 @@ _LAZY = {
                        "mixed_pool2d")
                     + tuple(f"{kind}Pool{d}d" for kind in ("Max", "Avg", "Lp", "AdaptiveAvg",
                                                              "AdaptiveMax")
-                            for d in (1, 2, 3)),
+                            for d in (1, 2, 3))
+                    + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
     **dict.fromkeys(tuple(f"conv{d}d_backward" for d in (1, 2, 3))
                     + tuple(f"conv_transpose{d}d_backward" for d in (1, 2, 3))
@@ -34,15 +36,17 @@ _LAZY = {
                                                                       "adaptive_max")
                             for d in (1, 2, 3)),
                     "gradients"),
+    **dict.fromkeys(("linear", "Linear"), "fully_connected"),
+    "interpolate": "resize",
 }
 
-__all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads", "shapes",
-           *_LAZY]
+__all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
+           "get_flush_denormal", "set_flush_denormal", "flush_denormal", "shapes", *_LAZY]
 
 
 def __getattr__(name: str):
-    if name == "shapes":
-        return importlib.import_module("fastconv.shapes")
+    if name in ("shapes", "onnx"):  # fastconv.onnx needs the onnx package
+        return importlib.import_module(f"fastconv.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastconv' has no attribute {name!r}")
@@ -52,4 +56,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    # not the helper module this file imports (``importlib`` is no part of fastconv's API)
+    return sorted((set(globals()) - {"importlib"}) | set(__all__))

@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--markdown", metavar="FILE",
                         help="write a Markdown summary (fastest fastconv vs each peer)")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--subnormals", action="store_true",
+                        help="time every operator on subnormal input, with fastconv's default "
+                             "flush-to-zero and with IEEE subnormals, against normal input")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -396,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{layer.name:<22} {layer.kind:<15} {shapes[0]:<16} {shapes[1]:<16} "
                   f"{','.join(layer.suites) or '-'}")
         return 0
+    if args.subnormals:
+        from ._bench_subnormals import main as subnormals
+
+        return subnormals(_thread_counts(args.threads), args.repeats)
     # Idle OpenMP workers sleep instead of spinning, so the runtimes in this one process
     # (fastconv's libgomp, PyTorch's) do not steal each other's cores; read when libgomp loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -4,9 +4,13 @@ import os
 import platform
 import sys
 
-from . import _dispatch, _threads
+from . import _dispatch, _subnormals, _threads
 from ._extension import load
 from ._version import __version__
+
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
 
 
 def config() -> dict:
@@ -15,7 +19,8 @@ def config() -> dict:
     Keys: ``version``; ``isa`` (in use), ``isa_available`` (this CPU and build, best first),
     ``isa_compiled``, ``isa_cpu``; ``openmp`` (bool), ``openmp_runtime``,
     ``omp_wait_policy`` (what idle OpenMP workers do; fastconv sets ``PASSIVE`` unless the
-    environment chose); ``max_threads``, ``cpu_count``; ``machine``, ``processor``,
+    environment chose); ``flush_denormal`` (subnormals flushed to zero, the default);
+    ``max_threads``, ``cpu_count``; ``machine``, ``processor``,
     ``python``, ``numpy``.
 
     Examples
@@ -39,6 +44,7 @@ def config() -> dict:
         "openmp": cpu.openmp_enabled(),
         "openmp_runtime": cpu.openmp_runtime(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "flush_denormal": _subnormals.get_flush_denormal(),
         "max_threads": _threads.get_num_threads(),
         "cpu_count": _threads.cpu_count(),
         "machine": platform.machine(),

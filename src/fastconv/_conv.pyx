@@ -12,10 +12,13 @@ ISA number (``fastconv._dispatch.isa_index``). Nothing here raises a user-facing
 """
 
 cimport numpy as cnp
+from fastconv._fpstate cimport fc_fp_enter, fc_fp_leave
 from cython cimport floating
 from libc.stddef cimport ptrdiff_t
 
 import numpy as np
+
+from fastconv._subnormals import flushing
 
 cnp.import_array()
 
@@ -48,7 +51,7 @@ cdef extern from "fastconv/conv.h" nogil:
                            const double *packed_w, const double *bias, double *y,
                            int nthreads)
 
-# Kernel numbers of `run`; the names are those of fastconv._algorithms.
+# Kernel numbers of `Runner`; the names are those of fastconv._algorithms.
 KERNELS = {"direct": 0, "depthwise": 1, "im2col": 2}
 
 
@@ -82,54 +85,24 @@ def pack_weight(tuple geometry, const floating[::1] weight, int isa, int nthread
     dtype = np.float32 if floating is float else np.float64
     packed = np.empty(packed_weight_size(geometry, isa, dtype), dtype=dtype)
     cdef floating[::1] dst = packed
+    fp = fc_fp_enter(flushing())
     with nogil:
         if floating is float:
             fc_conv_pack_weight_f32(isa, &g, &weight[0], &dst[0], nthreads)
         else:
             fc_conv_pack_weight_f64(isa, &g, &weight[0], &dst[0], nthreads)
+    fc_fp_leave(fp)
     return packed
-
-
-def run(int kernel, tuple geometry, const floating[::1] x, const floating[::1] weight,
-        const floating[::1] bias, floating[::1] y, int isa, int nthreads):
-    """Compute ``y`` with ``kernel`` (a KERNELS value); ``weight`` is packed for im2col.
-
-    ``bias`` may be None. The arrays must be non-empty.
-    """
-    cdef fc_conv_geometry g
-    _fill(&g, geometry)
-    cdef const floating *b = NULL
-    if bias is not None:
-        b = &bias[0]
-    cdef int rc
-    with nogil:
-        if floating is float:
-            if kernel == 0:
-                rc = fc_conv_direct_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            elif kernel == 1:
-                rc = fc_conv_depthwise_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            else:
-                rc = fc_conv_im2col_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-        else:
-            if kernel == 0:
-                rc = fc_conv_direct_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            elif kernel == 1:
-                rc = fc_conv_depthwise_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            else:
-                rc = fc_conv_im2col_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-    if rc != FC_CONV_OK:
-        raise MemoryError(
-            f"fastconv: could not allocate scratch memory for a convolution of geometry "
-            f"{geometry}")
 
 
 cdef class Runner:
     """One planned call of a kernel: geometry, ISA and thread count converted once, so that a
-    call only fetches the arrays' data pointers (``run`` re-reads the geometry tuple and
-    dispatches on the memoryviews' dtype at every call: microseconds on small layers).
+    call only fetches the arrays' data pointers (re-reading the geometry tuple and dispatching
+    on memoryviews' dtype at every call cost microseconds on small layers).
 
-    ``runner(x, weight, bias, y)``: arrays as for :func:`run` (``bias`` may be None), of the
-    dtype the runner was made for; their sizes are checked against the geometry.
+    ``runner(x, weight, bias, y)``: C-contiguous 1-D arrays (``weight`` packed for im2col;
+    ``bias`` may be None) of the dtype the runner was made for; their sizes are checked against
+    the geometry.
     """
 
     cdef fc_conv_geometry g
@@ -167,6 +140,7 @@ cdef class Runner:
             raise ValueError("fastconv internal error: y must be writeable")
         cdef void *yp = <void *>self._data(y, self.y_size, "y")
         cdef int rc
+        fp = fc_fp_enter(flushing())
         with nogil:
             if self.f64:
                 if self.kernel == 0:
@@ -194,5 +168,6 @@ cdef class Runner:
                     rc = fc_conv_im2col_f32(self.isa, &self.g, <const float *>xp,
                                             <const float *>wp, <const float *>bp, <float *>yp,
                                             self.nthreads)
+        fc_fp_leave(fp)
         if rc != FC_CONV_OK:
             raise MemoryError("fastconv: could not allocate scratch memory for a convolution")

@@ -12,7 +12,11 @@ after and for ``output_padding``. Nothing here raises a user-facing error except
 
 from libc.stddef cimport ptrdiff_t, size_t
 
+from fastconv._fpstate cimport fc_fp_enter, fc_fp_leave
+
 import numpy as np
+
+from fastconv._subnormals import flushing
 
 cdef extern from "fastconv/col2im.h" nogil:
     int FC_CONVT_OK, FC_CONVT_NOMEM, FC_CONVT_GEMM, FC_CONVT_PHASE
@@ -92,15 +96,19 @@ cdef class PreparedWeight:
             w32 = weight
             p32 = self.data
             if p32.shape[0]:
+                fp = fc_fp_enter(flushing())
                 with nogil:
                     status = fc_convt_prepare_f32(isa, alg, &g, &w32[0, 0, 0, 0, 0], &p32[0])
+                fc_fp_leave(fp)
         else:
             self.data = _aligned_empty(fc_convt_prepared_size_f64(isa, alg, &g), np.float64)
             w64 = weight
             p64 = self.data
             if p64.shape[0]:
+                fp = fc_fp_enter(flushing())
                 with nogil:
                     status = fc_convt_prepare_f64(isa, alg, &g, &w64[0, 0, 0, 0, 0], &p64[0])
+                fc_fp_leave(fp)
         if status == FC_CONVT_NOMEM:
             raise MemoryError("conv_transpose: could not allocate the weight-packing buffer")
 
@@ -141,9 +149,11 @@ def run(x, weight, bias, y, int groups, tuple stride, tuple dilation, tuple pad,
         if bias is not None:
             b32 = bias
             b32p = &b32[0]
+        fp = fc_fp_enter(flushing())
         with nogil:
             status = fc_convt_run_f32(isa, alg, &g, &x32[0], p32p, &w32[0], b32p, &y32[0],
                                       nthreads)
+        fc_fp_leave(fp)
     else:
         x64 = x.reshape(-1)
         y64 = y.reshape(-1)
@@ -154,9 +164,11 @@ def run(x, weight, bias, y, int groups, tuple stride, tuple dilation, tuple pad,
         if bias is not None:
             b64 = bias
             b64p = &b64[0]
+        fp = fc_fp_enter(flushing())
         with nogil:
             status = fc_convt_run_f64(isa, alg, &g, &x64[0], p64p, &w64[0], b64p, &y64[0],
                                       nthreads)
+        fc_fp_leave(fp)
     if status == FC_CONVT_NOMEM:
         raise MemoryError("conv_transpose: could not allocate its scratch buffers")
     return y

@@ -9,6 +9,10 @@ that is compiled in and runs on this CPU. These functions trust that and release
 
 from libc.stddef cimport ptrdiff_t
 
+from fastconv._fpstate cimport fc_fp_enter, fc_fp_leave
+
+from fastconv._subnormals import flushing
+
 cdef extern from "fastconv/common.h":
     void *fc_malloc(size_t bytes) nogil
     void fc_free(void *p) nogil
@@ -56,6 +60,8 @@ cdef extern from "fastconv/gemm.h":
                     fc_pack_b_f64_fn pack_b, const void *ctx, double *C, ptrdiff_t ldc,
                     const double *bias, int accumulate, int nthreads) nogil
     double fc_gemm_fma_peak_run(int isa, int dtype, long iters, int nthreads) nogil
+    double fc_read_bandwidth_run(const void *buf, size_t nbytes, long passes,
+                                 int nthreads) nogil
 
 ctypedef fused real:
     float
@@ -109,6 +115,7 @@ def gemm(const real[:, :] a, const real[:, :] b, const real[:] bias, real[:, ::1
         packed = <real *>fc_malloc(fc_gemm_packed_a_size_f64(isa, M, K) * sizeof(real))
     if packed == NULL:
         raise MemoryError("fastconv gemm: could not allocate the packed A matrix")
+    fp = fc_fp_enter(flushing())
     with nogil:
         if real is float:
             ctx32.b = &b[0, 0] if K > 0 else NULL
@@ -129,6 +136,7 @@ def gemm(const real[:, :] a, const real[:, :] b, const real[:] bias, real[:, ::1
                                  &out[0, 0], out.strides[0] // item, bias_ptr, accumulate,
                                  nthreads)
         fc_free(packed)
+    fc_fp_leave(fp)
     if status != 0:
         raise MemoryError("fastconv gemm: could not allocate the packing scratch")
 
@@ -137,9 +145,23 @@ def fma_peak_flops(int isa, bint f64, long iters, int nthreads):
     """Run the FMA peak loop of ``isa`` (``iters`` rounds of 12 chains per thread), GIL
     released; returns the flops done. The caller times it."""
     cdef double flops
+    fp = fc_fp_enter(flushing())
     with nogil:
         flops = fc_gemm_fma_peak_run(isa, FC_GEMM_F64 if f64 else FC_GEMM_F32, iters, nthreads)
+    fc_fp_leave(fp)
     return flops
+
+
+def read_bandwidth_bytes(const unsigned char[::1] buf, long passes, int nthreads):
+    """Read the whole-64-byte-line part of ``buf`` ``passes`` times on ``nthreads`` threads
+    (each its own share), GIL released; returns the bytes read. The caller times it."""
+    cdef double done
+    cdef size_t nbytes = buf.shape[0]
+    if nbytes < 64:
+        return 0.0
+    with nogil:
+        done = fc_read_bandwidth_run(&buf[0], nbytes, passes, nthreads)
+    return done
 
 
 cdef class PackedGemm:
@@ -198,6 +220,7 @@ cdef class PackedGemm:
     def run(self):
         """Run the driver once; returns ``out``."""
         cdef int status
+        fp = fc_fp_enter(flushing())
         with nogil:
             if self._f64:
                 status = fc_gemm_f64(self._isa, self._m, self._n, self._k,
@@ -209,6 +232,7 @@ cdef class PackedGemm:
                                      <const float *>self._packed, fc_gemm_pack_b_strided_f32,
                                      &self._ctx32, <float *>self._out, self._ldc, NULL, 0,
                                      self._nthreads)
+        fc_fp_leave(fp)
         if status != 0:
             raise MemoryError("fastconv gemm: could not allocate the packing scratch")
         return self._keep[2]

@@ -9,7 +9,10 @@ and unpooling indices lie inside their plane. The only failure is running out of
 """
 
 cimport numpy as cnp
+from fastconv._fpstate cimport fc_fp_enter, fc_fp_leave
 from libc.stdint cimport int64_t
+
+from fastconv._subnormals import flushing
 
 cnp.import_array()
 
@@ -79,8 +82,10 @@ def pool(int kind, int dtype, cnp.ndarray x, cnp.ndarray y, object indices, tupl
     cdef const void *xp = _data(x)
     cdef void *yp = _data(y)
     cdef int64_t *ip = _index_data(indices)
+    fp = fc_fp_enter(flushing())
     with nogil:
         err = fc_pool(&plan, dtype, xp, yp, ip)
+    fc_fp_leave(fp)
     if err:
         raise MemoryError("fastconv pooling could not allocate its per-thread row buffers")
 
@@ -99,8 +104,10 @@ def adaptive_pool(int kind, int dtype, cnp.ndarray x, cnp.ndarray y, object indi
     cdef void *yp = _data(y)
     cdef int64_t *ip = _index_data(indices)
     cdef const int64_t *bp = <const int64_t *>_data(bins)
+    fp = fc_fp_enter(flushing())
     with nogil:
         fc_adaptive_pool(kind, dtype, planes, isz, osz, bp, xp, yp, ip, nthreads)
+    fc_fp_leave(fp)
 
 
 def global_pool(int kind, int dtype, cnp.ndarray x, cnp.ndarray y, int isa, int nthreads):
@@ -109,8 +116,10 @@ def global_pool(int kind, int dtype, cnp.ndarray x, cnp.ndarray y, int isa, int 
     cdef int64_t size = x.shape[1]
     cdef const void *xp = _data(x)
     cdef void *yp = _data(y)
+    fp = fc_fp_enter(flushing())
     with nogil:
         fc_global_pool(kind, dtype, planes, size, xp, yp, isa, nthreads)
+    fc_fp_leave(fp)
 
 
 def max_unpool(cnp.ndarray x, cnp.ndarray indices, cnp.ndarray y, int nthreads):
@@ -122,8 +131,10 @@ def max_unpool(cnp.ndarray x, cnp.ndarray indices, cnp.ndarray y, int nthreads):
     cdef const void *xp = _data(x)
     cdef const int64_t *ip = <const int64_t *>_data(indices)
     cdef void *yp = _data(y)
+    fp = fc_fp_enter(flushing())
     with nogil:
         fc_max_unpool(elsize, planes, in_size, out_size, xp, ip, yp, nthreads)
+    fc_fp_leave(fp)
 
 
 def max_pool_backward(cnp.ndarray g, cnp.ndarray indices, cnp.ndarray y, int nthreads):
@@ -136,5 +147,7 @@ def max_pool_backward(cnp.ndarray g, cnp.ndarray indices, cnp.ndarray y, int nth
     cdef const void *gp = _data(g)
     cdef const int64_t *ip = <const int64_t *>_data(indices)
     cdef void *yp = _data(y)
+    fp = fc_fp_enter(flushing())
     with nogil:
         fc_max_pool_backward(elsize, planes, in_size, out_size, gp, ip, yp, nthreads)
+    fc_fp_leave(fp)

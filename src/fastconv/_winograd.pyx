@@ -7,6 +7,10 @@ compiled in and runs on this CPU, ``threads >= 1``. These functions trust that, 
 and raise only MemoryError (scratch allocation failed).
 """
 
+from fastconv._fpstate cimport fc_fp_enter, fc_fp_leave
+
+from fastconv._subnormals import flushing
+
 cdef extern from "fastconv/gemm.h":
     int FC_GEMM_F32, FC_GEMM_F64
 
@@ -51,6 +55,7 @@ def transform_weights(const real[:, :, :, ::1] w, const double[:, ::1] g, int ti
     """``packed`` = U = G w G^T (computed in float64 from ``w`` of the working dtype) in the
     packed GEMM layout."""
     cdef int c_out = w.shape[0], cg = w.shape[1]
+    fp = fc_fp_enter(flushing())
     with nogil:
         if real is float:
             fc_winograd_transform_weights_f32(isa, tile, c_out, cg, groups, &w[0, 0, 0, 0],
@@ -58,6 +63,7 @@ def transform_weights(const real[:, :, :, ::1] w, const double[:, ::1] g, int ti
         else:
             fc_winograd_transform_weights_f64(isa, tile, c_out, cg, groups, &w[0, 0, 0, 0],
                                               &g[0, 0], &packed[0], nthreads)
+    fc_fp_leave(fp)
 
 
 cdef fc_winograd_geometry _geometry(tuple x_shape, int c_out, int tile, int groups,
@@ -97,6 +103,7 @@ def conv2d(const real[:, :, :, ::1] x, const real[::1] packed, const real[::1] b
         return
     if bias is not None:
         bias_ptr = &bias[0]
+    fp = fc_fp_enter(flushing())
     with nogil:
         fc_winograd_resolve(isa, dtype, &geo, nthreads)
         if real is float:
@@ -105,5 +112,6 @@ def conv2d(const real[:, :, :, ::1] x, const real[::1] packed, const real[::1] b
         else:
             status = fc_winograd_conv2d_f64(isa, &geo, &x[0, 0, 0, 0], &packed[0], bias_ptr,
                                             &out[0, 0, 0, 0], nthreads)
+    fc_fp_leave(fp)
     if status != 0:
         raise MemoryError("fastconv winograd: could not allocate the per-thread scratch")

@@ -366,8 +366,10 @@ static int FC_TN(convt_run_gemm)(int isa, const fc_convt_geometry *g, const FC_T
     const int team = (int)FC_MAX(1, FC_MIN((ptrdiff_t)nthreads, s.units));
     int failed = 0;
 
+    FC_FP_CAPTURE();
     FC_OMP(parallel num_threads(team) if (team > 1) reduction(|| : failed))
     {
+        FC_FP_ADOPT();
         FC_T *cols = (FC_T *)fc_malloc((cols_elems + acc_elems + a_elems) * sizeof(FC_T));
         FC_T *t = cols ? cols + cols_elems : NULL;
         FC_T *abuf = cols ? cols + cols_elems + acc_elems : NULL;
@@ -429,6 +431,7 @@ static int FC_TN(convt_run_gemm)(int isa, const fc_convt_geometry *g, const FC_T
                                            bias ? bias[gr * cog + co] : (FC_T)0, yg + co * pout);
         }
         fc_free(cols);
+        FC_FP_RESTORE();
     }
     return failed ? FC_CONVT_NOMEM : FC_CONVT_OK;
 }
@@ -657,8 +660,10 @@ static int FC_TN(convt_run_phase)(int isa, const fc_convt_geometry *g, const FC_
     const int team = (int)FC_MAX(1, FC_MIN((ptrdiff_t)nthreads, units));
     int failed = 0;
 
+    FC_FP_CAPTURE();
     FC_OMP(parallel num_threads(team) if (team > 1) reduction(|| : failed))
     {
+        FC_FP_ADOPT();
         FC_T *cmat = (FC_T *)fc_malloc((c_elems + a_elems) * sizeof(FC_T));
         ptrdiff_t *toff = (ptrdiff_t *)fc_malloc(off_elems * sizeof(ptrdiff_t));
         FC_T *abuf = cmat ? cmat + c_elems : NULL;
@@ -745,6 +750,7 @@ static int FC_TN(convt_run_phase)(int isa, const fc_convt_geometry *g, const FC_
         }
         fc_free(cmat);
         fc_free(toff);
+        FC_FP_RESTORE();
     }
     return failed ? FC_CONVT_NOMEM : FC_CONVT_OK;
 }

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "fastconv/common.h"
+#include "fastconv/fpstate.h"
 
 /* body(ctx, chunk, slot): slot in [0, nthreads) names the participant (0: the caller), for
  * per-participant scratch; no two participants share a slot during a job. */
@@ -78,6 +79,7 @@ static struct {
     _Atomic int nthreads;           /* participants of the current job, caller included */
     fc_team_body body;              /* read only after a successful claim */
     void *ctx;
+    fc_fpstate fpmode;              /* the caller's flush bits, taken by the workers */
     int nworkers;                   /* started (under call_lock) */
     uint32_t gen;
     int64_t solo_until;             /* run calls on the caller alone until then (ns) */
@@ -127,6 +129,10 @@ static void *fc_team_worker(void *arg)
                  * so its thread count) did not change in between */
                 const int64_t chunk = fc_team_claim();
                 if (chunk < 0) continue;
+                /* the workers are fastconv's own threads: they keep the last job's mode */
+                const fc_fpstate now = fc_fp_get();
+                if ((now & FC_FP_FLUSH_BITS) != fc_team.fpmode)
+                    fc_fp_set((now & ~FC_FP_FLUSH_BITS) | fc_team.fpmode);
                 fc_team.body(fc_team.ctx, chunk, slot);
                 atomic_fetch_add_explicit(&fc_team.done, 1, memory_order_release);
                 idle_since = -1;  /* the poll window restarts after each chunk */
@@ -205,6 +211,7 @@ static void fc_team_run(fc_team_body body, void *ctx, int64_t nchunks, int nthre
     const int workers = started < nthreads - 1 ? started : nthreads - 1;
     fc_team.body = body;
     fc_team.ctx = ctx;
+    fc_team.fpmode = fc_fp_get() & FC_FP_FLUSH_BITS;
     atomic_store(&fc_team.nthreads, workers + 1);
     atomic_store(&fc_team.done, 0);
     fc_team.gen = (fc_team.gen + 1) & 0xFFFFFF;

@@ -27,7 +27,11 @@ void FC_CAT(FC_CAT(FC_CAT(fc_winograd_transform_weights_, FC_WSFX), _), FC_WISA)
     double gm[8][3]; /* local copy: stores to `packed` cannot alias it */
     for (int a = 0; a < alpha; a++)
         for (int j = 0; j < 3; j++) gm[a][j] = G[a * 3 + j];
-    FC_OMP(parallel for num_threads(nthreads) if (nthreads > 1) schedule(static))
+    FC_FP_CAPTURE();
+    FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
+    {
+    FC_FP_ADOPT();
+    FC_OMP(for schedule(static))
     for (int job = 0; job < groups * panels; job++) {
         const int gi = job / panels, p = job % panels;
         const int rows = FC_MIN(mr, kg - p * mr); /* real output channels in this panel */
@@ -62,6 +66,8 @@ void FC_CAT(FC_CAT(FC_CAT(fc_winograd_transform_weights_, FC_WSFX), _), FC_WISA)
                     for (int i = 0; i < n; i++) dst[i] = out[i];
                 }
         }
+    }
+    FC_FP_RESTORE();
     }
 }
 
@@ -151,8 +157,10 @@ int FC_CAT(FC_CAT(FC_CAT(fc_winograd_conv2d_, FC_WSFX), _), FC_WISA)(
         FC_WT *vshared = (FC_WT *)fc_malloc(v_elems * sizeof(FC_WT));
         if (vshared == NULL) return -1;
         const int cchunks = FC_MIN(call.cg, 4 * nthreads);
+        FC_FP_CAPTURE();
         FC_OMP(parallel num_threads(nthreads))
         {
+            FC_FP_ADOPT();
             FC_WT *scratch = (FC_WT *)fc_malloc(bytes - v_elems * sizeof(FC_WT));
             if (scratch == NULL) {
                 FC_OMP(atomic write)
@@ -182,13 +190,16 @@ int FC_CAT(FC_CAT(FC_CAT(fc_winograd_conv2d_, FC_WSFX), _), FC_WISA)(
                 }
             }
             fc_free(scratch);
+            FC_FP_RESTORE();
         }
         fc_free(vshared);
         return failed ? -1 : 0;
     }
 
+    FC_FP_CAPTURE();
     FC_OMP(parallel num_threads(nthreads) if (nthreads > 1))
     {
+        FC_FP_ADOPT();
         FC_WT *scratch = (FC_WT *)fc_malloc(bytes);
         if (scratch == NULL) {
             FC_OMP(atomic write)
@@ -210,6 +221,7 @@ int FC_CAT(FC_CAT(FC_CAT(fc_winograd_conv2d_, FC_WSFX), _), FC_WISA)(
                                            tiles);
         }
         fc_free(scratch);
+        FC_FP_RESTORE();
     }
     return failed ? -1 : 0;
 }
