@@ -350,6 +350,14 @@ def test_layers_backward_and_refresh():
     tl.refresh()
     assert not np.any(tl(xt))
 
+    # a channels-last layer takes and gives channels-last arrays
+    hwc = fastconv.Conv2d(w, b, stride=2, padding=1, data_format="NHWC")
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    gl = np.ascontiguousarray(np.moveaxis(g, 1, -1))
+    gxl, gwl, gbl = hwc.backward(gl, xl)
+    close(np.moveaxis(gxl, -1, 1), gr.conv2d_backward(g, x, w, stride=2, padding=1)[0])
+    close(gwl, gr.conv2d_backward(g, x, w, stride=2, padding=1)[1])
+
     pool = fastconv.MaxPool2d(3, stride=2, padding=1)
     gp = rng.standard_normal(pool(x).shape)
     close(pool.backward(gp, x), gr.max_pool2d_backward(gp, x, 3, stride=2, padding=1))
