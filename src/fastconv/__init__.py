@@ -31,6 +31,12 @@ _LAZY = {
                             for d in (1, 2, 3))
                     + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
+    **dict.fromkeys(tuple(f"conv{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"conv_transpose{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"{kind}_pool{d}d_backward" for kind in ("max", "avg", "adaptive_avg",
+                                                                      "adaptive_max")
+                            for d in (1, 2, 3)),
+                    "gradients"),
     **dict.fromkeys(("linear", "Linear"), "fully_connected"),
     "interpolate": "resize",
 }
