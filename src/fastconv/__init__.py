@@ -33,6 +33,7 @@ _LAZY = {
                     "pool"),
     **dict.fromkeys(tuple(f"conv{d}d_backward" for d in (1, 2, 3))
                     + tuple(f"conv_transpose{d}d_backward" for d in (1, 2, 3))
+                    + ("deform_conv2d_backward",)
                     + tuple(f"{kind}_pool{d}d_backward" for kind in ("max", "avg", "adaptive_avg",
                                                                       "adaptive_max")
                             for d in (1, 2, 3)),

@@ -38,6 +38,7 @@ from ._validate import batched, check_array, check_int, compute_dtype, working_c
 __all__ = [
     *(f"conv{d}d_backward" for d in (1, 2, 3)),
     *(f"conv_transpose{d}d_backward" for d in (1, 2, 3)),
+    "deform_conv2d_backward",
     *(f"{kind}_pool{d}d_backward" for kind in ("max", "avg") for d in (1, 2, 3)),
     *(f"adaptive_{kind}_pool{d}d_backward" for kind in ("avg", "max") for d in (1, 2, 3)),
 ]
@@ -486,6 +487,172 @@ def _adaptive_backward(kind, spatial, grad_output, x, output_size, threads):
 
 
 # ------------------------------------------------------------------------------------------
+# Deformable convolution
+# ------------------------------------------------------------------------------------------
+_DEFORM_NEEDS = ("input", "offset", "weight", "bias", "mask")
+
+
+def _deform_sampling(plane_count: int, size: tuple[int, int], h: np.ndarray, w: np.ndarray):
+    """torchvision's bilinear sampling rule at float64 positions ``h``, ``w`` (same shape) of
+    ``(H, W)`` planes: ``(lh, lw, corners)`` where ``corners`` lists, for the corners
+    ``(floor(h) + a, floor(w) + b)`` in the order (0, 0), (0, 1), (1, 0), (1, 1), the flat
+    index into a plane (clipped into range) and whether it contributes (the position has
+    ``-1 < h < H`` and ``-1 < w < W``, and the corner lies inside the plane)."""
+    big_h, big_w = size
+    inside = (h > -1) & (h < big_h) & (w > -1) & (w < big_w)
+    h = np.where(inside, h, 0.0)
+    w = np.where(inside, w, 0.0)
+    h0, w0 = np.floor(h), np.floor(w)
+    lh, lw = h - h0, w - w0
+    h0, w0 = h0.astype(np.int64), w0.astype(np.int64)
+    corners = []
+    for dh, dw in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        hh, ww = h0 + dh, w0 + dw
+        ok = inside & (hh >= 0) & (hh < big_h) & (ww >= 0) & (ww < big_w)
+        corners.append((np.clip(hh, 0, big_h - 1) * big_w + np.clip(ww, 0, big_w - 1), ok))
+    return lh, lw, corners
+
+
+def _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, groups, mask,
+                     needs, threads, bias_present=True):
+    from . import deform as _deform
+
+    needs = _check_needs(needs, _DEFORM_NEEDS)
+    if mask is None:
+        needs = needs - {"mask"}
+    x_shape, unbatched, xb = _shape_of(x, 2)
+    if xb is None and needs & {"offset", "weight", "mask"}:
+        raise TypeError("x must be an array (not a shape) when needs includes 'offset', "
+                        "'weight' or 'mask'")
+    weight = check_array(weight, "weight")
+    offset = check_array(offset, "offset")
+    if mask is not None:
+        mask = check_array(mask, "mask")
+    g_in = check_array(grad_output, "grad_output")
+    spec = _conv._spec(2, weight, None, stride, padding, dilation, groups, "zeros", "im2col",
+                       copy=False)
+    # the forward's own checks and sizes (x as a zero-stride stand-in when given as its shape)
+    x_for_plan = xb if xb is not None else np.broadcast_to(np.float32(0), x_shape)
+    if unbatched:
+        x_for_plan = x_for_plan[0]
+    plan, _, n_off = _deform._plan(spec, x_for_plan, offset, mask, threads)
+    dtype = compute_dtype(*(a for a in (xb, weight, offset, mask, g_in) if a is not None))
+    g = _grad_array(g_in, 2, unbatched)
+    _check_grad_shape(g, plan.out_shape, unbatched)
+    nthreads = _threads.resolve(threads)
+    pads = plan.pre_pad if plan.pre_pad is not None else plan.problem.pads
+    batch, c_in, big_h, big_w = x_shape
+    out_h, out_w = plan.problem.out_size
+    kh, kw = spec.kernel
+    taps, npix, plane = kh * kw, out_h * out_w, big_h * big_w
+    c_out, cig = weight.shape[:2]
+    cog = c_out // spec.groups
+    cpo = c_in // n_off
+
+    grad_input = grad_offset = grad_weight = grad_bias = grad_mask = None
+    if "bias" in needs and bias_present:
+        grad_bias = _bias_grad(working_copy(g, dtype), dtype)
+    sampled = needs & {"input", "offset", "weight", "mask"}
+    if batch == 0 or npix == 0 or plane == 0:
+        # nothing sampled: every gradient is zero
+        zeros = {"input": x_shape, "offset": (batch, *offset.shape[-3:]), "weight": weight.shape,
+                 "mask": None if mask is None else (batch, *mask.shape[-3:])}
+        res = [np.zeros(zeros[k], dtype) if k in needs else None for k in ("input", "offset")]
+        res += [np.zeros(weight.shape, dtype) if "weight" in needs else None, grad_bias,
+                np.zeros(zeros["mask"], dtype) if "mask" in needs else None]
+        return tuple(a[0] if unbatched and a is not None and i in (0, 1, 4) else a
+                     for i, a in enumerate(res))
+    # float64 throughout: positions, bilinear weights, GEMMs and scatter sums
+    f64 = np.float64
+    gd = working_copy(g, f64).reshape(batch, c_out, npix)
+    wd = working_copy(weight, f64).reshape(c_out, cig * taps)
+    off = working_copy(offset, f64).reshape(batch, n_off, taps, 2, out_h, out_w)
+    md = None if mask is None else working_copy(mask, f64).reshape(batch, n_off, taps, npix)
+    xd = None if xb is None else working_copy(xb, f64).reshape(batch, c_in, plane)
+    gemm = _gemm_module().gemm
+    isa = _dispatch.isa_index()
+    if sampled:
+        if "input" in needs:
+            grad_input = np.zeros((batch, c_in * plane), f64)
+        if "offset" in needs:
+            grad_offset = np.empty((batch, n_off, taps, 2, npix), f64)
+        if "mask" in needs:
+            grad_mask = np.empty((batch, n_off, taps, npix), f64)
+        if "weight" in needs:
+            grad_weight = np.empty((c_out, cig * taps), f64)
+            cols = np.empty((c_in, taps, npix), f64)
+        need_gcols = needs & {"input", "offset", "mask"}
+        gcols = np.empty((c_in, taps, npix), f64) if need_gcols else None
+        # the regular grid: tap (i, j) of pixel (oh, ow) at (oh*sH - pH + i*dH, ow*sW - pW + j*dW)
+        (sh, sw), (dh, dw) = spec.stride, spec.dilation
+        ti, tj = np.divmod(np.arange(taps), kw)
+        grid_h = (np.arange(out_h) * sh - pads[0][0])[None, :, None] + (ti * dh)[:, None, None]
+        grid_w = (np.arange(out_w) * sw - pads[1][0])[None, None, :] + (tj * dw)[:, None, None]
+        chan = (np.arange(cpo) * plane)[:, None, None]
+        for n in range(batch):
+            if gcols is not None:
+                # grad_columns = W^T grad_output, per group (fastconv's GEMM)
+                gc2 = gcols.reshape(spec.groups, cig * taps, npix)
+                for gi in range(spec.groups):
+                    gemm(wd[gi * cog:(gi + 1) * cog].T, gd[n, gi * cog:(gi + 1) * cog], None,
+                         gc2[gi], False, isa, nthreads)
+            for og in range(n_off):
+                csel = slice(og * cpo, (og + 1) * cpo)
+                h = grid_h + off[n, og, :, 0]
+                w = grid_w + off[n, og, :, 1]
+                lh, lw, corners = _deform_sampling(cpo, (big_h, big_w), h, w)
+                lh, lw = lh.reshape(taps, npix), lw.reshape(taps, npix)
+                bil = ((1 - lh) * (1 - lw), (1 - lh) * lw, lh * (1 - lw), lh * lw)
+                m = None if md is None else md[n, og]
+                if xd is not None:
+                    xs = xd[n, csel]
+                    # corner values (cpo, taps, npix), zero where the corner does not contribute
+                    vals = [np.where(ok.reshape(taps, npix), xs[:, idx.reshape(taps, npix)], 0.0)
+                            for idx, ok in corners]
+                    value = sum(b * v for b, v in zip(bil, vals))
+                    if "weight" in needs:
+                        cols[csel] = value if m is None else value * m
+                if not need_gcols:
+                    continue
+                gcol = gcols[csel]
+                if "mask" in needs:
+                    grad_mask[n, og] = np.einsum("ctp,ctp->tp", gcol, value)
+                gm = gcol if m is None else gcol * m
+                if "offset" in needs:
+                    v00, v01, v10, v11 = vals
+                    d_h = (1 - lw) * (v10 - v00) + lw * (v11 - v01)
+                    d_w = (1 - lh) * (v01 - v00) + lh * (v11 - v10)
+                    grad_offset[n, og, :, 0] = np.einsum("ctp,ctp->tp", gm, d_h)
+                    grad_offset[n, og, :, 1] = np.einsum("ctp,ctp->tp", gm, d_w)
+                if "input" in needs:
+                    idx = np.concatenate([(chan + i.reshape(taps, npix)).reshape(-1)
+                                          for i, _ in corners])
+                    wts = np.concatenate([(gm * np.where(ok.reshape(taps, npix), b, 0.0)
+                                           ).reshape(-1) for b, (_, ok) in zip(bil, corners)])
+                    grad_input[n, og * cpo * plane:(og + 1) * cpo * plane] += np.bincount(
+                        idx, wts, minlength=cpo * plane)
+            if "weight" in needs:
+                # grad_weight += grad_output x columns^T, per group (fastconv's GEMM)
+                c2 = cols.reshape(spec.groups, cig * taps, npix)
+                for gi in range(spec.groups):
+                    gemm(gd[n, gi * cog:(gi + 1) * cog], c2[gi].T, None,
+                         grad_weight[gi * cog:(gi + 1) * cog], n > 0, isa, nthreads)
+    out = []
+    for name, arr, shape in (("input", grad_input, x_shape),
+                             ("offset", grad_offset, (batch, *offset.shape[-3:])),
+                             ("weight", grad_weight, weight.shape),
+                             ("bias", grad_bias, None),
+                             ("mask", grad_mask,
+                              None if mask is None else (batch, *mask.shape[-3:]))):
+        if arr is None or name == "bias":  # grad_bias is already final
+            out.append(arr)
+            continue
+        arr = np.ascontiguousarray(arr.reshape(shape), dtype=dtype)
+        out.append(arr[0] if unbatched and name != "weight" else arr)
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------
 # Public functions
 # ------------------------------------------------------------------------------------------
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
@@ -522,6 +689,62 @@ def conv_transpose3d_backward(grad_output, x, weight, stride=1, padding=0, outpu
                               groups=1, dilation=1, *, needs=_CONV_NEEDS, threads=None):
     return _conv_transpose_backward(3, grad_output, x, weight, stride, padding, output_padding,
                                     groups, dilation, needs, threads)
+
+
+def deform_conv2d_backward(grad_output, x, offset, weight, stride=1, padding=0, dilation=1,
+                           groups=1, mask=None, *, needs=_DEFORM_NEEDS, threads=None):
+    """Gradients of ``y = fastconv.deform_conv2d(x, offset, weight, bias, ..., mask=mask)`` (as
+    ``torch.autograd`` gives for ``torchvision.ops.deform_conv2d``).
+
+    With ``cols[n, c, t, p]`` the forward's bilinear sample of channel ``c`` for tap ``t`` at
+    output pixel ``p`` (times the mask) and ``gcols = W^T grad_output`` per group:
+    ``grad_weight = grad_output cols^T`` and ``gcols = W^T grad_output`` per group (fastconv's
+    GEMM), ``grad_bias`` the sum of ``grad_output``; ``grad_input`` scatters ``gcols * mask``
+    to the four interpolation corners with their bilinear weights; ``grad_offset`` is ``gcols
+    * mask`` times the derivative of the bilinear sample with respect to the fractional
+    position (torchvision's: at an integer position, the derivative towards the next corner),
+    summed over the offset group's channels; ``grad_mask`` is ``gcols`` times the sample,
+    summed likewise. Positions with ``h <= -1``, ``h >= H``, ``w <= -1`` or ``w >= W`` give
+    zero, as in the forward. Computed in float64 and returned in the forward's dtype.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to ``y``: ``(N, C_out, H_out, W_out)`` (unbatched:
+        no ``N``).
+    x : array_like or tuple of int
+        The forward's input ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``; its shape is
+        enough when ``needs`` is among ``"input"`` and ``"bias"``.
+    offset, weight, stride, padding, dilation, groups, mask
+        The forward's (every form of :func:`fastconv.deform_conv2d`).
+    needs : tuple of str
+        Which of ``"input"``, ``"offset"``, ``"weight"``, ``"bias"``, ``"mask"`` to compute;
+        the others are None.
+    threads : int, optional
+        Threads to use (None: ``fastconv.get_num_threads()``).
+
+    Returns
+    -------
+    (grad_input, grad_offset, grad_weight, grad_bias, grad_mask)
+        Shapes of ``x``, ``offset``, ``weight``, ``(C_out,)`` and ``mask``; ``grad_mask`` is
+        None without ``mask``. float32 or float64 as the forward.
+
+    Examples
+    --------
+    A 1x1 kernel sampling half a pixel to the right: the gradient splits between the two
+    corners, and the offset's gradient is the slope of the input.
+
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[[0.0, 2.0, 6.0]]]])
+    >>> offset = np.zeros((1, 2, 1, 3))
+    >>> offset[:, 1] = 0.5
+    >>> gx, goff, gw, gb, gm = fastconv.deform_conv2d_backward(
+    ...     np.ones((1, 1, 1, 3)), x, offset, np.ones((1, 1, 1, 1)))
+    >>> gx, goff[0, 1], gw, gb, gm
+    (array([[[[0.5, 1. , 1. ]]]]), array([[ 2.,  4., -6.]]), array([[[[8.]]]]), array([3.]), None)
+    """
+    return _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, groups,
+                            mask, needs, threads)
 
 
 def max_pool1d_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1,
