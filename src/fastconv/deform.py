@@ -261,6 +261,30 @@ class DeformConv2d:
                             plan.dtype, [x, offset, mask])
         return _run(plan, unbatched, groups, x, offset, mask, w, bias, out)
 
+    def backward(self, grad_output, x, offset, mask=None, *,
+                 needs=("input", "offset", "weight", "bias", "mask"), threads=None):
+        """Gradients of a call ``y = layer(x, offset, mask)``: ``(grad_input, grad_offset,
+        grad_weight, grad_bias, grad_mask)``.
+
+        Same as :func:`fastconv.gradients.deform_conv2d_backward` with the layer's parameters
+        (``grad_bias`` is None for a layer without bias, ``grad_mask`` without ``mask``).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> layer = fastconv.DeformConv2d(np.ones((2, 3, 3, 3)), np.zeros(2), padding=1)
+        >>> x, offset = np.ones((1, 3, 5, 5)), np.full((1, 18, 5, 5), 0.25)
+        >>> grads = layer.backward(np.ones((1, 2, 5, 5)), x, offset)
+        >>> [None if a is None else a.shape for a in grads]
+        [(1, 3, 5, 5), (1, 18, 5, 5), (2, 3, 3, 3), (2,), None]
+        """
+        from . import gradients
+
+        s = self._spec
+        return gradients._deform_backward(grad_output, x, offset, s.weight, s.stride, s.padding,
+                                          s.dilation, s.groups, mask, needs, threads,
+                                          bias_present=s.bias is not None)
+
     def __repr__(self) -> str:
         s = self._spec
         return (f"DeformConv2d(weight shape {s.weight.shape}, bias="

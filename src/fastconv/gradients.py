@@ -106,7 +106,7 @@ def _pad_or_crop(a: np.ndarray, pairs) -> np.ndarray:
 
 
 def _bias_grad(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    flat = g.reshape(g.shape[0], g.shape[1], -1)
+    flat = g.reshape(g.shape[0], g.shape[1], math.prod(g.shape[2:]))  # -1 fails when N = 0
     return flat.sum(axis=2).sum(axis=0).astype(dtype, copy=False)
 
 
@@ -492,7 +492,7 @@ def _adaptive_backward(kind, spatial, grad_output, x, output_size, threads):
 _DEFORM_NEEDS = ("input", "offset", "weight", "bias", "mask")
 
 
-def _deform_sampling(plane_count: int, size: tuple[int, int], h: np.ndarray, w: np.ndarray):
+def _deform_sampling(size: tuple[int, int], h: np.ndarray, w: np.ndarray):
     """torchvision's bilinear sampling rule at float64 positions ``h``, ``w`` (same shape) of
     ``(H, W)`` planes: ``(lh, lw, corners)`` where ``corners`` lists, for the corners
     ``(floor(h) + a, floor(w) + b)`` in the order (0, 0), (0, 1), (1, 0), (1, 1), the flat
@@ -600,7 +600,7 @@ def _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, 
                 csel = slice(og * cpo, (og + 1) * cpo)
                 h = grid_h + off[n, og, :, 0]
                 w = grid_w + off[n, og, :, 1]
-                lh, lw, corners = _deform_sampling(cpo, (big_h, big_w), h, w)
+                lh, lw, corners = _deform_sampling((big_h, big_w), h, w)
                 lh, lw = lh.reshape(taps, npix), lw.reshape(taps, npix)
                 bil = ((1 - lh) * (1 - lw), (1 - lh) * lw, lh * (1 - lw), lh * lw)
                 m = None if md is None else md[n, og]
