@@ -539,13 +539,15 @@ def _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, 
     dtype = compute_dtype(*(a for a in (xb, weight, offset, mask, g_in) if a is not None))
     g = _grad_array(g_in, 2, unbatched)
     _check_grad_shape(g, plan.out_shape, unbatched)
-    nthreads = _threads.resolve(threads)
     pads = plan.pre_pad if plan.pre_pad is not None else plan.problem.pads
     batch, c_in, big_h, big_w = x_shape
     out_h, out_w = plan.problem.out_size
     kh, kw = spec.kernel
     taps, npix, plane = kh * kw, out_h * out_w, big_h * big_w
     c_out, cig = weight.shape[:2]
+    # threads for one batch element's GEMMs (each c_out * cig * taps * npix multiply-adds)
+    nthreads = _threads.for_work(_threads.resolve(threads), c_out * cig * taps * npix,
+                                 _threads.CONV_MIN_WORK_PER_THREAD)
     cog = c_out // spec.groups
     cpo = c_in // n_off
 
