@@ -496,8 +496,9 @@ def _deform_sampling(size: tuple[int, int], h: np.ndarray, w: np.ndarray):
     """torchvision's bilinear sampling rule at float64 positions ``h``, ``w`` (same shape) of
     ``(H, W)`` planes: ``(lh, lw, corners)`` where ``corners`` lists, for the corners
     ``(floor(h) + a, floor(w) + b)`` in the order (0, 0), (0, 1), (1, 0), (1, 1), the flat
-    index into a plane (clipped into range) and whether it contributes (the position has
-    ``-1 < h < H`` and ``-1 < w < W``, and the corner lies inside the plane)."""
+    index into a plane and the bilinear weight. A corner that does not contribute (the
+    position has ``h <= -1``, ``h >= H``, ``w <= -1`` or ``w >= W``, or the corner lies outside
+    the plane) has index ``H * W`` (a zero slot past the plane) and weight 0."""
     big_h, big_w = size
     inside = (h > -1) & (h < big_h) & (w > -1) & (w < big_w)
     h = np.where(inside, h, 0.0)
@@ -506,10 +507,11 @@ def _deform_sampling(size: tuple[int, int], h: np.ndarray, w: np.ndarray):
     lh, lw = h - h0, w - w0
     h0, w0 = h0.astype(np.int64), w0.astype(np.int64)
     corners = []
-    for dh, dw in ((0, 0), (0, 1), (1, 0), (1, 1)):
+    for dh, dw, weight in ((0, 0, (1 - lh) * (1 - lw)), (0, 1, (1 - lh) * lw),
+                           (1, 0, lh * (1 - lw)), (1, 1, lh * lw)):
         hh, ww = h0 + dh, w0 + dw
         ok = inside & (hh >= 0) & (hh < big_h) & (ww >= 0) & (ww < big_w)
-        corners.append((np.clip(hh, 0, big_h - 1) * big_w + np.clip(ww, 0, big_w - 1), ok))
+        corners.append((np.where(ok, hh * big_w + ww, big_h * big_w), np.where(ok, weight, 0.0)))
     return lh, lw, corners
 
 
@@ -575,7 +577,7 @@ def _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, 
     isa = _dispatch.isa_index()
     if sampled:
         if "input" in needs:
-            grad_input = np.zeros((batch, c_in * plane), f64)
+            grad_input = np.zeros((batch, c_in, plane), f64)
         if "offset" in needs:
             grad_offset = np.empty((batch, n_off, taps, 2, npix), f64)
         if "mask" in needs:
@@ -590,7 +592,7 @@ def _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, 
         ti, tj = np.divmod(np.arange(taps), kw)
         grid_h = (np.arange(out_h) * sh - pads[0][0])[None, :, None] + (ti * dh)[:, None, None]
         grid_w = (np.arange(out_w) * sw - pads[1][0])[None, None, :] + (tj * dw)[:, None, None]
-        chan = (np.arange(cpo) * plane)[:, None, None]
+        chan = (np.arange(cpo) * (plane + 1))[:, None, None]
         for n in range(batch):
             if gcols is not None:
                 # grad_columns = W^T grad_output, per group (fastconv's GEMM)
@@ -604,13 +606,13 @@ def _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, 
                 w = grid_w + off[n, og, :, 1]
                 lh, lw, corners = _deform_sampling((big_h, big_w), h, w)
                 lh, lw = lh.reshape(taps, npix), lw.reshape(taps, npix)
-                bil = ((1 - lh) * (1 - lw), (1 - lh) * lw, lh * (1 - lw), lh * lw)
+                idxs = [i.reshape(taps, npix) for i, _ in corners]
+                bil = [b.reshape(taps, npix) for _, b in corners]
                 m = None if md is None else md[n, og]
                 if xd is not None:
-                    xs = xd[n, csel]
-                    # corner values (cpo, taps, npix), zero where the corner does not contribute
-                    vals = [np.where(ok.reshape(taps, npix), xs[:, idx.reshape(taps, npix)], 0.0)
-                            for idx, ok in corners]
+                    # corner values (cpo, taps, npix), read from the planes with a zero slot
+                    xs = np.concatenate([xd[n, csel], np.zeros((cpo, 1))], axis=1)
+                    vals = [np.take(xs, i, axis=1) for i in idxs]
                     value = sum(b * v for b, v in zip(bil, vals))
                     if "weight" in needs:
                         cols[csel] = value if m is None else value * m
@@ -627,12 +629,11 @@ def _deform_backward(grad_output, x, offset, weight, stride, padding, dilation, 
                     grad_offset[n, og, :, 0] = np.einsum("ctp,ctp->tp", gm, d_h)
                     grad_offset[n, og, :, 1] = np.einsum("ctp,ctp->tp", gm, d_w)
                 if "input" in needs:
-                    idx = np.concatenate([(chan + i.reshape(taps, npix)).reshape(-1)
-                                          for i, _ in corners])
-                    wts = np.concatenate([(gm * np.where(ok.reshape(taps, npix), b, 0.0)
-                                           ).reshape(-1) for b, (_, ok) in zip(bil, corners)])
-                    grad_input[n, og * cpo * plane:(og + 1) * cpo * plane] += np.bincount(
-                        idx, wts, minlength=cpo * plane)
+                    # scatter-add to the corners, per channel plane plus its zero slot
+                    idx = np.concatenate([(chan + i).reshape(-1) for i in idxs])
+                    wts = np.concatenate([(gm * b).reshape(-1) for b in bil])
+                    grad_input[n, csel] += np.bincount(idx, wts, minlength=cpo * (plane + 1)
+                                                       ).reshape(cpo, plane + 1)[:, :plane]
             if "weight" in needs:
                 # grad_weight += grad_output x columns^T, per group (fastconv's GEMM)
                 c2 = cols.reshape(spec.groups, cig * taps, npix)
