@@ -11,7 +11,8 @@ direct      ``depthwise`` when every group has one input channel (``groups == C_
 im2col      ``im2col``: the packed GEMM, im2col columns written straight into its B panels;
             a 1x1 / stride-1 / unpadded convolution hands the input itself to the GEMM
 winograd*   ``winograd_f2`` / ``_f4`` / ``_f6``: F(m x m, 3 x 3) of ``fastconv._winograd_plan``
-            (2-D, 3x3, stride 1, dilation 1, >= 4 channels per group in and out);
+            (2-D, 3x3, stride 1, dilation 1, any channels and groups when asked for;
+            ``"auto"`` only from ``MIN_CHANNELS_PER_GROUP`` per group);
             ``"winograd"`` picks the tile by :func:`winograd_tile`
 ==========  ==================================================================================
 
@@ -203,6 +204,9 @@ def winograd_auto(problem: Problem, weights_prepared: bool) -> str | None:
             "auto", 2, problem.kernel, problem.stride, problem.dilation, problem.c_in,
             problem.c_out, problem.groups):
         return None
+    if min(problem.cin_per_group,
+           problem.c_out // problem.groups) < _winograd_plan.MIN_CHANNELS_PER_GROUP:
+        return None  # an explicit request serves it; "auto" declines (it never pays)
     tile = _winograd_plan.auto_tile(problem.batch, problem.out_size, problem.cin_per_group,
                                     problem.c_out // problem.groups,
                                     per_call_weights=not weights_prepared)

@@ -11,6 +11,7 @@ COMMANDS = {
     "bench": ("fastconv._bench_cli", "time real-network layers against PyTorch / ONNX Runtime"),
     "demo": ("fastconv._demo", "edge detection and a small CNN block on a built-in image"),
     "tune": ("fastconv._tune_cli", "fill the algorithm=\"measure\" cache for layers or a model"),
+    "run": ("fastconv._run_cli", "run an ONNX model, time it, compare with ONNX Runtime"),
 }
 
 

@@ -16,6 +16,13 @@ import numpy as np
 
 from . import _algorithms, _dispatch, _measure, _threads, _winograd_plan
 from ._extension import load
+from ._layout import (
+    channels_last,
+    to_channels_first,
+    weight_as_oihw,
+    with_layout,
+    write_channels_last,
+)
 from ._validate import (
     batched,
     check_array,
@@ -27,6 +34,11 @@ from ._validate import (
     working_copy,
 )
 from .shapes import conv_output_size, resolve_padding
+from .shapes._args import explicit_padding
+
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
 
 __all__ = ["conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d"]
 
@@ -127,7 +139,7 @@ def _spec(ndim: int, weight, bias, stride, padding, dilation, groups, padding_mo
                              f"'same_lower', 'full', got {padding!r}")
     else:
         # explicit padding is checked now (input sizes do not matter for it)
-        resolve_padding(_as_tuple(padding), (1 << 30,) * ndim, kernel, stride, dilation)
+        explicit_padding(_as_tuple(padding), ndim)
     if copy:
         # own read-only copies: later changes to the caller's arrays must not reach the layer
         wdtype = compute_dtype(weight)
@@ -354,8 +366,15 @@ _FUNCTION_DOC = """{ndim}-D convolution (cross-correlation, as ``torch.nn.functi
         What the padding holds (PyTorch's meaning).
     algorithm : {{"auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f4", \
 "winograd_f6"}}
-        ``"auto"`` picks by the table in ``fastconv._algorithms``; the Winograd variants are
-        not in this build yet (``ValueError``).
+        ``"auto"`` picks the fastest the library knows for this shape (the rule and its
+        measurements: ``fastconv._algorithms``), never one whose float32 error bound exceeds
+        1e-5. ``"direct"`` and ``"im2col"`` serve every convolution. The Winograd variants
+        (F(2x2,3x3), F(4x4,3x3), F(6x6,3x3); ``"winograd"`` picks the tile) need a 3x3
+        kernel, stride 1 and dilation 1 (conv2d only); asked for, they serve any channel
+        count and any groups (per group), while ``"auto"`` uses them only where they pay.
+        F(6x6,3x3)'s float32 error bound is 6e-5, so ``"auto"`` never picks it
+        (docs/winograd.md). An algorithm that cannot serve the arguments raises
+        ``ValueError`` saying why.
     threads : int, optional
         Threads to use (None: ``fastconv.get_num_threads()``; -1: every CPU).
     out : numpy.ndarray, optional
@@ -425,7 +444,11 @@ class _ConvNd:
     _ndim = 0
 
     def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 padding_mode="zeros", algorithm="auto"):
+                 padding_mode="zeros", algorithm="auto", *, weight_format=None,
+                 data_format=None):
+        # other layouts (fastconv._layout): the weight once, here; the data at every call
+        weight = weight_as_oihw(weight, weight_format, self._ndim)
+        self._channels_last = channels_last(data_format, self._ndim)[0]
         self._spec = _spec(self._ndim, weight, bias, stride, padding, dilation, groups,
                            padding_mode, algorithm, copy=True, layer=True)
         self._pad_zeros = not _all_finite(self._spec.weight)  # see _plan
@@ -585,7 +608,17 @@ class _ConvNd:
         >>> layer = fastconv.Conv1d(np.ones((1, 1, 3)), padding=1)
         >>> layer(np.arange(5.0).reshape(1, 5))
         array([[1., 3., 6., 9., 7.]])
+        >>> hwc = fastconv.Conv2d(np.ones((3, 3, 2, 4)), padding=1, weight_format="HWIO",
+        ...                       data_format="NHWC")
+        >>> hwc(np.ones((8, 8, 2))).shape                # unbatched (H, W, C)
+        (8, 8, 4)
         """
+        if self._channels_last:
+            y = self._call(to_channels_first(x, self._ndim), threads, None)
+            return write_channels_last(y, self._ndim, out)
+        return self._call(x, threads, out)
+
+    def _call(self, x, threads, out) -> np.ndarray:
         x = check_array(x, "x")
         isa = _dispatch.isa_index()
         # the computed dtype follows from x's (the weight's is fixed)
@@ -607,6 +640,18 @@ class _ConvNd:
             out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape,
                             plan.dtype, [x])
         return _run(plan, runner, xb, w, bias, out, unbatched)
+
+    def __getstate__(self) -> dict:
+        # pickling (e.g. to dask workers) ships the weights and parameters, not the prepared
+        # weights or compiled runners (which belong to one process and ISA): the copy
+        # prepares its own
+        s = self._spec
+        return {"weight": s.weight, "bias": s.bias, "stride": s.stride, "padding": s.padding,
+                "dilation": s.dilation, "groups": s.groups, "padding_mode": s.padding_mode,
+                "algorithm": s.algorithm}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
     def __repr__(self) -> str:
         s = self._spec
@@ -696,3 +741,8 @@ for _cls in (Conv1d, Conv2d, Conv3d):
     _cls.__doc__ = _LAYER_DOC.format(
         ndim=_nd, kdims=", ".join(("kD", "kH", "kW")[3 - _nd:]), example=_LAYER_EXAMPLES[_nd])
 del _cls, _nd
+
+# data_format= / weight_format= (channels-last data, HWIO / OHWI weights): fastconv._layout
+conv1d = with_layout(1, weights=True)(conv1d)
+conv2d = with_layout(2, weights=True)(conv2d)
+conv3d = with_layout(3, weights=True)(conv3d)

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import _dispatch, _measure, _threads
 from ._extension import load
+from ._layout import channels_last, to_channels_first, with_layout, write_channels_last
 from ._validate import (
     batched,
     check_array,
@@ -42,6 +43,10 @@ from ._validate import (
     int_tuple,
     working_copy,
 )
+
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
 
 ALGORITHMS = ("auto", "gemm", "phase")
 _PADDING_STRINGS = ("valid", "same", "same_lower")
@@ -267,8 +272,12 @@ class _Plan:
         pads = shapes.resolve_padding(self.padding, in_size, self.kernel, self.stride,
                                       self.dilation, transposed=True,
                                       output_padding=output_padding)
+        # by name, not by the pairs: "same" pairs are negative where the kernel extent is
+        # below the stride (the output window then reaches past the full result)
         out_size = tuple(shapes.conv_transpose_output_size(
-            in_size, self.kernel, self.stride, pads, output_padding, self.dilation))
+            in_size, self.kernel, self.stride,
+            self.padding if isinstance(self.padding, str) else pads, output_padding,
+            self.dilation))
         return tuple(tuple(p) for p in pads), out_size
 
     def _check_gemm_dims(self, x_shape):
@@ -323,6 +332,27 @@ class _Plan:
         if xb.shape[1] == 0:  # no input channels: only the bias reaches the output
             yb[...] = 0 if bias is None else bias.reshape((-1,) + (1,) * self.ndim)
             return y
+        if any(p < 0 for pair in pads for p in pair):
+            self._run_past_the_edges(xb, yb, bias, pads, out_size, dtype, nthreads)
+            return y
+        self._run(xb, yb, bias, pads, out_size, dtype, nthreads)
+        return y
+
+    def _run_past_the_edges(self, xb, yb, bias, pads, out_size, dtype, nthreads):
+        """``"same"`` with the kernel extent below the stride: a negative pad means the output
+        window reaches past the full result. The compiled side takes crops only (pads >= 0),
+        so compute with the negative pads as 0 into a scratch array and place it in the
+        window; the positions past the full result hold the bias alone."""
+        clamped = tuple((max(b, 0), max(a, 0)) for b, a in pads)
+        inner = tuple(o + min(b, 0) + min(a, 0) for o, (b, a) in zip(out_size, pads))
+        scratch = np.empty(yb.shape[:2] + inner, dtype=dtype)
+        self._run(xb, scratch, bias, clamped, inner, dtype, nthreads)
+        yb[...] = 0 if bias is None else bias.reshape((-1,) + (1,) * self.ndim)
+        window = tuple(slice(-min(b, 0), -min(b, 0) + n) for (b, _), n in zip(pads, inner))
+        yb[(slice(None), slice(None)) + window] = scratch
+
+    def _run(self, xb, yb, bias, pads, out_size, dtype, nthreads):
+        shape = yb.shape
         lead = (1,) * (3 - self.ndim)
         x5 = working_copy(xb, dtype).reshape(xb.shape[:2] + lead + xb.shape[2:])
         y5 = yb.reshape(shape[:2] + lead + out_size)
@@ -334,7 +364,6 @@ class _Plan:
             pad + self.dilation, (0,) * len(lead) + tuple(p[0] for p in pads),
             self.resolved_algorithm(), _dispatch.isa_index(), _threads.for_work(nthreads, work),
             self.prepared(dtype) if self.keep_prepared else None)
-        return y
 
 
 def _functional(ndim, x, weight, bias, stride, padding, output_padding, groups, dilation,
@@ -357,6 +386,8 @@ _PARAMS_DOC = """
     padding : int, tuple, tuple of (before, after) pairs, or str, default 0
         Removed from the full output: symmetric int or per-dim, asymmetric pairs, ``"valid"``,
         ``"same"`` (output size ``in * stride``, ONNX ``SAME_UPPER`` split) or ``"same_lower"``.
+        ``"same"`` gives ``in * stride`` for every kernel: one shorter than the stride makes
+        the window reach past the full output, and those positions hold only the bias.
     output_padding : int or tuple of int, default 0
         Extra size added at the end of each dim; must be smaller than the stride or the
         dilation of its dim.
@@ -365,7 +396,12 @@ _PARAMS_DOC = """
     output_size : tuple of int, optional
         The spatial output size (or the full output shape); chooses ``output_padding``.
     algorithm : {{"auto", "gemm", "phase"}}, default "auto"
-        See :mod:`fastconv.conv_transpose`.
+        ``"gemm"``: one GEMM of the weight with the input, then col2im adds each column
+        into the output (wins when no two kernel taps meet, i.e. kernel <= stride, or with
+        many input channels per group); ``"phase"``: one small convolution per stride phase
+        with only the taps that reach it, no multiplications by inserted zeros (wins when
+        ``C_out / groups >= 4 * C_in / groups`` and taps meet). Both give the same result;
+        ``"auto"`` picks by :func:`fastconv.conv_transpose.choose_algorithm`.
     threads : int, optional
         Threads to use (``None``: :func:`fastconv.get_num_threads`; ``-1``: every CPU).
     out : numpy.ndarray, optional
@@ -404,8 +440,9 @@ class _ConvTransposeNd:
     _ndim = 0
 
     def __init__(self, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                 dilation=1, algorithm="auto"):
+                 dilation=1, algorithm="auto", *, data_format=None):
         measure = algorithm == "measure"
+        self._channels_last = channels_last(data_format, self._ndim)[0]
         self._plan = _Plan(self._ndim, weight, bias, stride, padding, output_padding, groups,
                            dilation, "auto" if measure else algorithm, copy_weight=True)
         # algorithm="measure": one plan per algorithm (sharing the weight copy), and per call
@@ -496,26 +533,35 @@ class _ConvTransposeNd:
 
     @property
     def stride(self) -> tuple[int, ...]:
+        """The stride, one int per spatial dim (e.g. ``(2, 2)``)."""
         return self._plan.stride
 
     @property
     def padding(self):
+        """The padding as given (an int, a tuple, pairs or a string such as ``"same"``); the
+        explicit pairs depend on the input size (:func:`fastconv.shapes.resolve_padding`)."""
         return self._plan.padding
 
     @property
     def output_padding(self) -> tuple[int, ...]:
+        """The size added at the end of each spatial dim, one int per dim (a call's
+        ``output_size=`` overrides it for that call)."""
         return self._plan.output_padding
 
     @property
     def dilation(self) -> tuple[int, ...]:
+        """The spacing between kernel taps, one int per spatial dim."""
         return self._plan.dilation
 
     @property
     def groups(self) -> int:
+        """The number of channel groups (``C_in`` and ``C_out`` are split into this many)."""
         return self._plan.groups
 
     @property
     def algorithm(self) -> str:
+        """The algorithm asked for at construction: ``"auto"``, ``"gemm"``, ``"phase"`` or
+        ``"measure"`` (:meth:`algorithm_for` tells what it resolves to for an input shape)."""
         return "measure" if self._measured is not None else self._plan.algorithm
 
     def algorithm_for(self, input_shape, *, threads=None, dtype=None,
@@ -589,13 +635,60 @@ class _ConvTransposeNd:
             shape[-self._ndim:])
 
     def __call__(self, x, *, threads=None, out=None, output_size=None):
-        """Apply the layer to ``x`` (see the functional form for the parameters)."""
+        """Apply the layer to ``x``: the transposed convolution with the layer's parameters.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(N, C_in, *spatial)`` or, unbatched, ``(C_in, *spatial)``.
+        threads : int, optional
+            Threads to use (``None``: :func:`fastconv.get_num_threads`; ``-1``: every CPU).
+        out : numpy.ndarray, optional
+            C-contiguous array of the exact output shape and dtype to fill and return.
+        output_size : tuple of int, optional
+            The spatial output size (or the full output shape) for this call; chooses
+            ``output_padding`` as the functional form does.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, C_out, *out_spatial)`` (unbatched input: no ``N``).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> up = fastconv.ConvTranspose2d(np.ones((2, 3, 3, 3), np.float32), stride=2,
+        ...                               padding=1)
+        >>> x = np.ones((1, 2, 4, 4), np.float32)
+        >>> up(x).shape
+        (1, 3, 7, 7)
+        >>> up(x, output_size=(8, 8)).shape        # output_padding 1 for this call
+        (1, 3, 8, 8)
+        >>> out = np.empty((3, 7, 7), np.float32)
+        >>> up(x[0], out=out) is out               # unbatched input, preallocated output
+        True
+        """
         plan = self._plan
+        if self._channels_last:
+            x = to_channels_first(x, self._ndim)
         if self._measured is not None:
             x = check_array(x, "x")
             plan = self._measured_plan(x.shape, compute_dtype(x, plan.weight, plan.bias),
                                        threads, output_size)
+        if self._channels_last:
+            y = plan(x, output_size=output_size, threads=threads)
+            return write_channels_last(y, self._ndim, out)
         return plan(x, output_size=output_size, threads=threads, out=out)
+
+    def __getstate__(self) -> dict:
+        # pickling ships the weights and parameters; the copy prepares its own packed weight
+        p = self._plan
+        return {"weight": p.weight, "bias": p.bias, "stride": p.stride, "padding": p.padding,
+                "output_padding": p.output_padding, "groups": p.groups,
+                "dilation": p.dilation, "algorithm": p.algorithm}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
     def __repr__(self) -> str:
         p = self._plan
@@ -663,6 +756,10 @@ _LAYER_EXAMPLES = {
     'gemm'
     >>> layer(np.ones((1, 8, 16, 16), np.float32)).shape
     (1, 4, 32, 32)
+    >>> layer.weight.shape, layer.bias, layer.stride, layer.padding, layer.output_padding
+    ((8, 4, 4, 4), None, (2, 2), 1, (0, 0))
+    >>> layer.dilation, layer.groups, layer.algorithm
+    ((1, 1), 1, 'auto')
 """,
     3: """
     >>> import numpy as np, fastconv
@@ -688,3 +785,8 @@ for _nd, _cls in ((1, ConvTranspose1d), (2, ConvTranspose2d), (3, ConvTranspose3
         f"``\"gemm\"`` and ``\"phase\"`` and keeps the faster (cached in memory and in "
         f"``FASTCONV_CACHE_DIR``).\n"
         "\n    Examples\n    --------" + _LAYER_EXAMPLES[_nd])
+
+# data_format= (channels-last data): fastconv._layout
+conv_transpose1d = with_layout(1)(conv_transpose1d)
+conv_transpose2d = with_layout(2)(conv_transpose2d)
+conv_transpose3d = with_layout(3)(conv_transpose3d)
