@@ -266,6 +266,9 @@ def test_info_peak(capsys, monkeypatch):
     from fastconv import _peak, cli
 
     monkeypatch.setattr(_peak, "BANDWIDTH_BYTES", 1 << 20)  # a quick run; no rate asserted
+    quick = _peak.fma_peak_gflops
+    monkeypatch.setattr(_peak, "fma_peak_gflops",
+                        lambda isa, dt, t: quick(isa, dt, t, seconds=0.002, repeats=1))
     assert cli.main(["info", "--peak", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "GFLOP/s" in out and "GB/s" in out
