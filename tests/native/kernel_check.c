@@ -10,7 +10,8 @@
  * float64) and a small sweep of shapes chosen for the edges (reduction shorter than a block or
  * longer than KC, column counts that are not a multiple of NR, partial tiles, strides,
  * dilations, asymmetric padding, groups, misaligned arrays, one and two threads), each ISA's
- * result is compared with the scalar ISA's and with a naive float64 reference:
+ * result is compared with the scalar ISA's and with a naive float64 reference (and, last, the
+ * subnormal mode of fastconv/fpstate.h is checked on every area and ISA):
  *     max|actual - expected| / max(max|expected|, tiny) <= tolerance
  * (the measure of tests/reference.py, with its tolerances: 1e-5 float32, 1e-12 float64, the
  * Winograd bounds per tile; twice that between two ISAs; max pooling exact). NaN positions
