@@ -309,3 +309,15 @@ def test_tune_cli_onnx_model(cache_dir, tmp_path, capsys):
     (entry,) = _measure.load().values()
     assert entry["algorithm"] in _algorithms.MEASURED[:4]
     assert _tune_cli.main([path]) == 2  # --input is needed
+
+
+def test_pickled_layers_keep_measure():
+    import pickle
+
+    conv = fastconv.Conv2d(_rand((4, 4, 3, 3)), padding=1, algorithm="measure")
+    convt = fastconv.ConvTranspose2d(_rand((4, 2, 4, 4)), stride=2, algorithm="measure")
+    x = _rand((1, 4, 6, 6))
+    for layer in (conv, convt):
+        copy = pickle.loads(pickle.dumps(layer))
+        assert "measure" in repr(copy)
+        np.testing.assert_array_equal(copy(x), layer(x))
