@@ -143,6 +143,11 @@ int fc_gemm_f64(int isa, int M, int N, int K, const double *packed_a, fc_pack_b_
  * threads and returns the flops done (2 per lane per FMA); time it from the caller. */
 double fc_gemm_fma_peak_run(int isa, int dtype, long iters, int nthreads);
 
+/* ---- benchmark hook: read bandwidth ----
+ * Each of nthreads threads sums its share of the 64-byte lines of `buf` (`bytes` long, 64-byte
+ * aligned) `passes` times with 8 independent 64-bit accumulators; returns the bytes read. */
+double fc_read_bandwidth_run(const void *buf, size_t bytes, long passes, int nthreads);
+
 /* Per-ISA pieces, defined in _isa/gemm_<isa>.c (used by the scalar TU's dispatch). */
 #define FC_GEMM_DECLARE_X(ENUM, ISA, _)                                           \
     extern const fc_gemm_config_f32 fc_gemm_config_f32_##ISA;                     \

@@ -18,6 +18,7 @@ _LAZY = {
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
                      "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
                     "conv_transpose"),
+    **dict.fromkeys(("deform_conv2d", "DeformConv2d"), "deform"),
     **dict.fromkeys(tuple(f"{kind}_pool{d}d" for kind in ("max", "avg", "lp")
                           for d in (1, 2, 3))
                     + tuple(f"adaptive_{kind}_pool{d}d" for kind in ("max", "avg")
@@ -27,8 +28,17 @@ _LAZY = {
                        "mixed_pool2d")
                     + tuple(f"{kind}Pool{d}d" for kind in ("Max", "Avg", "Lp", "AdaptiveAvg",
                                                              "AdaptiveMax")
-                            for d in (1, 2, 3)),
+                            for d in (1, 2, 3))
+                    + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
+    **dict.fromkeys(tuple(f"conv{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"conv_transpose{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"{kind}_pool{d}d_backward" for kind in ("max", "avg", "adaptive_avg",
+                                                                      "adaptive_max")
+                            for d in (1, 2, 3)),
+                    "gradients"),
+    **dict.fromkeys(("linear", "Linear"), "fully_connected"),
+    "interpolate": "resize",
 }
 
 __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
@@ -36,8 +46,8 @@ __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
 
 
 def __getattr__(name: str):
-    if name == "shapes":
-        return importlib.import_module("fastconv.shapes")
+    if name in ("shapes", "onnx"):  # fastconv.onnx needs the onnx package
+        return importlib.import_module(f"fastconv.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastconv' has no attribute {name!r}")
@@ -47,4 +57,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    # not the helper module this file imports (``importlib`` is no part of fastconv's API)
+    return sorted((set(globals()) - {"importlib"}) | set(__all__))

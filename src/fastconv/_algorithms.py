@@ -11,7 +11,8 @@ direct      ``depthwise`` when every group has one input channel (``groups == C_
 im2col      ``im2col``: the packed GEMM, im2col columns written straight into its B panels;
             a 1x1 / stride-1 / unpadded convolution hands the input itself to the GEMM
 winograd*   ``winograd_f2`` / ``_f4`` / ``_f6``: F(m x m, 3 x 3) of ``fastconv._winograd_plan``
-            (2-D, 3x3, stride 1, dilation 1, >= 4 channels per group in and out);
+            (2-D, 3x3, stride 1, dilation 1, any channels and groups when asked for;
+            ``"auto"`` only from ``MIN_CHANNELS_PER_GROUP`` per group);
             ``"winograd"`` picks the tile by :func:`winograd_tile`
 ==========  ==================================================================================
 
@@ -66,6 +67,10 @@ from dataclasses import dataclass
 #: Public ``algorithm=`` values (API.md).
 ALGORITHMS = ("auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f4",
               "winograd_f6")
+
+#: What ``algorithm="measure"`` (layer objects) times, in this order; :func:`candidates` keeps
+#: those that can serve a problem within the accuracy policy.
+MEASURED = ("direct", "im2col", "winograd_f2", "winograd_f4", "winograd_f6")
 
 #: ``"auto"`` uses the direct kernel up to this many input channels per group (rule 2).
 DIRECT_MAX_CIN = 4
@@ -142,6 +147,42 @@ def winograd_unsupported(algorithm: str, ndim: int, kernel, stride, dilation, c_
     return None if ok else f"algorithm={algorithm!r} cannot serve this convolution: {why}"
 
 
+def within_accuracy_policy(algorithm: str) -> bool:
+    """Whether ``algorithm``'s documented float32 error bound is within the accuracy policy
+    (API.md: at most 1e-5); direct and im2col are exact up to rounding.
+
+    Examples
+    --------
+    >>> from fastconv._algorithms import within_accuracy_policy
+    >>> [within_accuracy_policy(a) for a in ("im2col", "winograd_f4", "winograd_f6")]
+    [True, True, False]
+    """
+    from . import _winograd_plan
+
+    tile = _winograd_plan.ALGORITHM_TILE.get(algorithm)
+    return tile is None or (_winograd_plan.ERROR_BOUND["float32"][tile]
+                            <= _winograd_plan.AUTO_FLOAT32_BOUND)
+
+
+def candidates(problem: Problem) -> tuple[str, ...]:
+    """The algorithms ``algorithm="measure"`` times for ``problem``: every one of
+    :data:`MEASURED` that can serve it and whose documented float32 error bound is within the
+    accuracy policy (so never F(6,3)). ``"auto"``'s choice is always among them.
+
+    Examples
+    --------
+    >>> from fastconv._algorithms import Problem, candidates
+    >>> p = Problem(1, 64, 64, 1, (58, 58), (3, 3), (1, 1), (1, 1), ((0, 0),) * 2, (56, 56))
+    >>> candidates(p)
+    ('direct', 'im2col', 'winograd_f2', 'winograd_f4')
+    >>> candidates(Problem(1, 64, 64, 1, (57, 57), (3, 3), (2, 2), (1, 1), ((0, 0),) * 2,
+    ...                    (28, 28)))
+    ('direct', 'im2col')
+    """
+    return tuple(a for a in MEASURED
+                 if unsupported(a, problem) is None and within_accuracy_policy(a))
+
+
 def winograd_tile(problem: Problem) -> str:
     """The Winograd variant ``algorithm="winograd"`` uses: F(4,3) when the call has enough 4x4
     tiles to fill the GEMM's micro-panels, else F(2,3); never F(6,3) (accuracy policy).
@@ -163,6 +204,9 @@ def winograd_auto(problem: Problem, weights_prepared: bool) -> str | None:
             "auto", 2, problem.kernel, problem.stride, problem.dilation, problem.c_in,
             problem.c_out, problem.groups):
         return None
+    if min(problem.cin_per_group,
+           problem.c_out // problem.groups) < _winograd_plan.MIN_CHANNELS_PER_GROUP:
+        return None  # an explicit request serves it; "auto" declines (it never pays)
     tile = _winograd_plan.auto_tile(problem.batch, problem.out_size, problem.cin_per_group,
                                     problem.c_out // problem.groups,
                                     per_call_weights=not weights_prepared)

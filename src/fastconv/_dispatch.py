@@ -38,18 +38,20 @@ def _choose(cap: str | None) -> str:
     cap = cap.strip().lower()
     if cap not in isa_names():
         warnings.warn(
-            f"FASTCONV_ISA={cap!r} is not one of {', '.join(isa_names())}; ignoring it and "
-            f"using {usable[0]!r}", RuntimeWarning, stacklevel=3)
+            f"FASTCONV_ISA={cap!r} is not an instruction set fastconv knows; valid names: "
+            f"{', '.join(isa_names())} (available on this machine: {', '.join(usable)}); "
+            f"ignoring it and using {usable[0]!r}", RuntimeWarning, stacklevel=3)
         return usable[0]
     if cap in usable:
         return cap
-    # A cap the CPU lacks: the best ISA below it, else the best there is.
-    below = _preference()[_preference().index(cap):]
-    best = next((name for name in below if name in usable), usable[0])
+    # A cap the CPU (or this build) lacks: the best ISA it has, as the API says. Every usable
+    # ISA of this architecture is then below the cap anyway (an x86 CPU without AVX-512 has at
+    # most AVX2), and a name from another architecture caps nothing here.
     warnings.warn(
         f"FASTCONV_ISA={cap!r} is not available on this machine (available: "
-        f"{', '.join(usable)}); using {best!r}", RuntimeWarning, stacklevel=3)
-    return best
+        f"{', '.join(usable)}); using the best it has, {usable[0]!r}", RuntimeWarning,
+        stacklevel=3)
+    return usable[0]
 
 
 def current_isa() -> str:

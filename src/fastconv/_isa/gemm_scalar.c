@@ -231,6 +231,33 @@ double fc_gemm_fma_peak_run(int isa, int dtype, long iters, int nthreads)
     return flops;
 }
 
+double fc_read_bandwidth_run(const void *buf, size_t bytes, long passes, int nthreads)
+{
+    /* each thread reads its own contiguous share, whole 64-byte lines, `passes` times */
+    const uint64_t *words = (const uint64_t *)buf;
+    const size_t lines = bytes / 64;
+    uint64_t sum = 0;
+    double done = 0;
+    (void)nthreads; /* unused in serial builds */
+    FC_OMP(parallel num_threads(nthreads) reduction(+ : sum, done))
+    {
+        const size_t team = (size_t)fc_omp_num_threads(), t = (size_t)fc_omp_thread_num();
+        const size_t first = lines * t / team, last = lines * (t + 1) / team;
+        uint64_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (long pass = 0; pass < passes; pass++) {
+            for (size_t line = first; line < last; line++) {
+                const uint64_t *w = words + line * 8;
+                for (int j = 0; j < 8; j++) acc[j] += w[j];
+            }
+        }
+        for (int j = 0; j < 8; j++) sum += acc[j];
+        done += 64.0 * (double)(last - first) * (double)passes;
+    }
+    volatile uint64_t sink = sum;
+    (void)sink;
+    return done;
+}
+
 #define FC_DRV_T float
 #define FC_DRV_SFX f32
 #include "gemm_scalar.c"
