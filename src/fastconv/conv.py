@@ -438,6 +438,10 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
 conv1d.__doc__, conv2d.__doc__, conv3d.__doc__ = _doc(1), _doc(2), _doc(3)
 
 
+#: the channels-last data_format of each spatial rank (what a pickled layer records)
+_CHANNELS_LAST = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
+
+
 class _ConvNd:
     """Shared body of Conv1d/Conv2d/Conv3d (see their docstrings)."""
 
@@ -699,7 +703,8 @@ class _ConvNd:
         s = self._spec
         return {"weight": s.weight, "bias": s.bias, "stride": s.stride, "padding": s.padding,
                 "dilation": s.dilation, "groups": s.groups, "padding_mode": s.padding_mode,
-                "algorithm": s.algorithm}
+                "algorithm": s.algorithm,
+                "data_format": _CHANNELS_LAST[self._ndim] if self._channels_last else None}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
