@@ -3,7 +3,7 @@
  *   gcc -O2 -fopenmp -DFC_OPENMP=1 -Iinclude benchmarks/wake_latency.c -o /tmp/wake -lpthread
  *   OMP_WAIT_POLICY=PASSIVE /tmp/wake omp      # libgomp, sleeping workers (fastconv's setting)
  *   GOMP_SPINCOUNT=N /tmp/wake omp             # libgomp, spin N polls then sleep
- *   /tmp/wake team                             # kernels/pool_team.h: poll FC_TEAM_POLL_NS, sleep
+ *   /tmp/wake team                             # runtime/team.h: poll FC_TEAM_POLL_NS, sleep
  *
  * Each "call" splits WORK_NS of busy work over the threads. Prints, per thread count, the mean
  * of 1000 back-to-back calls, the median first call after a 50 ms sleep, and the CPU time the
@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 
-#include "fastconv/kernels/pool_team.h"
+#include "fastconv/runtime/team.h"
 
 static double now_us(void)
 {
