@@ -6,6 +6,9 @@ instruction set only (never ``-march=native``), and the objects are linked into 
 the best ISA the CPU supports is picked at import. OpenMP is used when a tiny OpenMP program
 compiles *and runs* with the compiler in use; ``FASTCONV_OPENMP=0`` forces a serial build.
 ``FASTCONV_DEBUG=1`` turns Cython's bounds and wraparound checks back on.
+The kernel translation units and the extensions compile in parallel: ``build_ext -j N`` /
+``--parallel N``, else ``FASTCONV_BUILD_JOBS=N`` (or ``MAX_JOBS``, as PyTorch's builds read it)
+from the environment, else every CPU this process may use; ``1`` builds serially.
 ``FASTCONV_AREAS=gemm,conv`` (developers only) builds just those areas' ``.pyx`` and kernels, plus
 ``_cpu``; an area is the name of ``_<area>.pyx`` or of ``_isa/<area>_<isa>.c``. List the kernels
 an extension calls as well (``_conv``, ``_winograd`` and ``_conv_transpose`` call ``gemm``; the
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from glob import glob
 
 import numpy as np
@@ -144,15 +148,28 @@ class BuildExt(build_ext):
             macros += [("FC_OPENMP", "1"), ("FC_OPENMP_RUNTIME", f'"{omp_runtime}"')]
 
         self._force_if_config_changed(repr((omp_c, omp_l, isas, macros, base)))
-        objects = []
-        for name, flags in isas:
-            sources = [p for p in sorted(glob(os.path.join(ISA_DIR, f"*_{name}.c")))
-                       if _in_areas(os.path.basename(p)[: -len(f"_{name}.c")])]
-            if sources:
-                objects += self.compiler.compile(
-                    sources, output_dir=self.build_temp, macros=macros, include_dirs=INCLUDE,
-                    extra_postargs=base + flags + omp_c,
-                    depends=glob(os.path.join("include", "fastconv", "**", "*.h"), recursive=True))
+        jobs = self._jobs()
+        headers = glob(os.path.join("include", "fastconv", "**", "*.h"), recursive=True)
+        units = [(p, flags) for name, flags in isas
+                 for p in sorted(glob(os.path.join(ISA_DIR, f"*_{name}.c")))
+                 if _in_areas(os.path.basename(p)[: -len(f"_{name}.c")])]
+
+        def compile_unit(unit):
+            source, flags = unit
+            return self.compiler.compile(
+                [source], output_dir=self.build_temp, macros=macros, include_dirs=INCLUDE,
+                extra_postargs=base + flags + omp_c, depends=headers)
+
+        # one compiler process per translation unit, ``jobs`` at a time (each waits in its
+        # own thread: the compiler runs as a subprocess), objects kept in a fixed order
+        log(f"compiling {len(units)} kernel units and {len(self.extensions)} extensions, "
+            f"{jobs} at a time")
+        if jobs > 1 and len(units) > 1:
+            with ThreadPoolExecutor(jobs) as pool:
+                objects = [o for objs in pool.map(compile_unit, units) for o in objs]
+        else:
+            objects = [o for unit in units for o in compile_unit(unit)]
+        self.parallel = jobs if jobs > 1 else None  # setuptools builds the extensions likewise
         for ext in self.extensions:
             ext.define_macros = list(ext.define_macros) + macros
             ext.include_dirs = list(ext.include_dirs) + INCLUDE
@@ -166,6 +183,23 @@ class BuildExt(build_ext):
                 ext.libraries = ["fastconv_kernels", *ext.libraries]
                 ext.library_dirs = [self.build_temp, *ext.library_dirs]
         super().build_extensions()
+
+    def _jobs(self) -> int:
+        """Compiler processes at once: -j / --parallel, FASTCONV_BUILD_JOBS or MAX_JOBS, else
+        the CPUs this process may use."""
+        if self.parallel:
+            return (os.cpu_count() or 1) if self.parallel is True else int(self.parallel)
+        for variable in ("FASTCONV_BUILD_JOBS", "MAX_JOBS"):
+            value = os.environ.get(variable, "").strip()
+            if value:
+                if not value.isdigit() or int(value) < 1:
+                    raise SystemExit(f"fastconv build: {variable} must be an int >= 1, got "
+                                     f"{value!r}")
+                return int(value)
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return os.cpu_count() or 1
 
     def _force_if_config_changed(self, config):
         # setuptools skips extensions whose outputs look newer than their sources, so switching

@@ -27,8 +27,7 @@ import time
 import numpy as np
 import pytest
 
-from fastconv import _dispatch, _testing
-from fastconv._extension import load
+from fastconv import _dispatch, _peak, _testing
 
 SHAPES = [(1024, 1024, 1024), (64, 576, 3136), (512, 4608, 49)]  # (M, K, N)
 THREADS = (1, 2)
@@ -48,17 +47,9 @@ def runner(isa: str, shape: tuple[int, int, int], threads: int, dtype: str = "fl
 
 
 def peak_runner(isa: str, threads: int, dtype: str = "float32", seconds: float = 0.01):
-    """A callable running the FMA peak loop for ~``seconds`` of CPU, and the flops it does."""
-    gemm_lib = load("_gemm")
-    index, f64 = _dispatch.ISA_NAMES.index(isa), dtype == "float64"
-    iters = 1 << 14
-    while True:
-        start = time.thread_time()
-        flops = gemm_lib.fma_peak_flops(index, f64, iters, 1)
-        if time.thread_time() - start > seconds:
-            break
-        iters *= 2
-    return (lambda: gemm_lib.fma_peak_flops(index, f64, iters, threads)), flops * threads
+    """A callable running the FMA peak loop for ~``seconds`` of CPU, and the flops it does
+    (the loop ``fastconv info --peak`` times: :func:`fastconv._peak.peak_runner`)."""
+    return _peak.peak_runner(isa, threads, dtype, seconds)
 
 
 def interleaved_times(contenders: dict, rounds: int,

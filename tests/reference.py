@@ -172,7 +172,8 @@ def ref_resolve_padding(padding, in_sizes, kernel, stride=1, dilation=1, transpo
     the end (ONNX SAME_UPPER); ``"same_lower"``: extra element at the start; ``"full"``
     (convolution only): ``(k-1)*d`` on both sides. With ``transposed=True`` ``"same"`` makes the
     transposed convolution's output ``in*s``: total ``s*(in-1) + output_padding + (k-1)*d + 1 -
-    in*s`` (ONNX's formula), which must not be negative.
+    in*s`` (ONNX's formula), split with floor division; negative when the kernel extent is below
+    the stride, and then so may be the pads (the output window reaches past the full result).
     """
     d = _ndim_of(in_sizes, kernel, stride, dilation, output_padding,
                  None if isinstance(padding, str) else padding)
@@ -194,10 +195,6 @@ def ref_resolve_padding(padding, in_sizes, kernel, stride=1, dilation=1, transpo
             extent = (k[i] - 1) * dl[i] + 1
             if transposed:
                 total = s[i] * (n[i] - 1) + op[i] + extent - n[i] * s[i]
-                if total < 0:
-                    raise ValueError(
-                        f"padding='same' for a transposed convolution needs output_padding "
-                        f">= {-total + op[i]} in dim {i} (kernel {k[i]}, stride {s[i]})")
             else:
                 total = max((math.ceil(n[i] / s[i]) - 1) * s[i] + extent - n[i], 0)
             small, big = total // 2, total - total // 2
@@ -341,7 +338,11 @@ def ref_conv_transpose(x, w, bias=None, stride=1, padding=0, output_padding=0, g
                      for t, di, n, si in zip(tap, dl, in_sizes, s))
         y[(slice(None),) * 3 + dest] += np.einsum("ngc...,gco->ngo...", xg,
                                                   wg[(slice(None),) * 3 + tap])
-    crop = tuple(slice(pb, pb + o) for (pb, _), o in zip(pads, out))
+    # a negative pad (transposed "same", kernel extent below the stride): the output window
+    # reaches past the full result, where it reads zeros
+    grow = [(max(-pb, 0), max(-pa, 0)) for pb, pa in pads]
+    y = np.pad(y, [(0, 0)] * 3 + grow)
+    crop = tuple(slice(pb + lo, pb + lo + o) for (pb, _), (lo, _), o in zip(pads, grow, out))
     y = y[(slice(None),) * 3 + crop].reshape(n_batch, groups * c_out_g, *out)
     if bias is not None:
         y = y + np.asarray(bias).astype(np.float64).reshape((1, -1) + (1,) * d)
@@ -590,10 +591,15 @@ def ref_spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max"):
                           axis=1)
 
 
-def ref_mixed_pool2d(x, kernel, stride=None, padding=0, alpha=0.5):
+def ref_mixed_pool2d(x, kernel, stride=None, padding=0, alpha=0.5, dilation=1,
+                     ceil_mode=False, mode="blend", seed=None):
     """Mixed pooling (Yu et al.): ``alpha * max_pool + (1 - alpha) * avg_pool`` over the same
-    window, padding excluded from both (``count_include_pad=False``), float64."""
+    window, padding excluded from both (``count_include_pad=False``), float64. ``mode="random"``:
+    each output element is the max where ``default_rng(seed).random(out_shape) < alpha``, else
+    the average (the documented draw)."""
     x = np.asarray(x).astype(np.float64)
-    mx = ref_max_pool(x, kernel, stride, padding)
-    avg = ref_avg_pool(x, kernel, stride, padding, count_include_pad=False)
+    mx = ref_max_pool(x, kernel, stride, padding, dilation, ceil_mode)
+    avg = ref_avg_pool(x, kernel, stride, padding, dilation, ceil_mode, count_include_pad=False)
+    if mode == "random":
+        return np.where(np.random.default_rng(seed).random(mx.shape) < alpha, mx, avg)
     return alpha * mx + (1.0 - alpha) * avg

@@ -182,13 +182,13 @@ def test_same_padding_output_is_input_times_stride():
         assert_close(y, ref_conv_transpose(x, w, None, (2, 3), mode, 1))
         assert fastconv.conv_transpose2d(x, w, stride=(2, 3), padding=mode,
                                          output_size=(10, 21)).shape == (1, 3, 10, 21)
-    # a kernel shorter than the stride needs output_padding to reach in * stride
+    # a kernel shorter than the stride: in * stride too, with or without output_padding
     w1 = w[:, :, :1, :1]
-    with pytest.raises(ValueError, match="output_padding"):
-        fastconv.conv_transpose2d(x, w1, stride=2, padding="same")
-    y = fastconv.conv_transpose2d(x, w1, stride=2, padding="same", output_padding=1)
-    assert y.shape == (1, 3, 10, 14)
-    assert_close(y, ref_conv_transpose(x, w1, None, 2, "same", 1))
+    for output_padding in (0, 1):
+        y = fastconv.conv_transpose2d(x, w1, stride=2, padding="same",
+                                      output_padding=output_padding)
+        assert y.shape == (1, 3, 10, 14)
+        assert_close(y, ref_conv_transpose(x, w1, None, 2, "same", output_padding))
 
 
 @pytest.mark.parametrize("output_size", [(10, 12), (1, 6, 10, 12), [10, 12]])
@@ -396,3 +396,65 @@ def test_width_16_rows(isa, case, threads):
         x, w, b = _data(case, dtype, batch=2)
         y = _fn(nd)(x, w, b, s, p, op, g, d, algorithm="gemm", threads=threads)
         assert_close(y, ref_conv_transpose(x, w, b, s, p, op, g, d))
+
+
+# --- issue 21 item 1: "same" when the dilated kernel is shorter than the stride ----------------
+# (ndim, input spatial, kernel, stride, output_padding, groups, dilation, C_in, C_out)
+SHORT_KERNEL_CASES = [
+    (2, (2, 2), (2, 1), 3, 0, 1, 1, 1, 1),               # the issue's repro: t = -1, -2
+    (1, (5,), (1,), 4, 0, 1, 1, 2, 3),                   # t = -3: both pads negative
+    (1, (4,), (2,), 5, 3, 2, 1, 4, 2),                   # output_padding, groups
+    (2, (3, 4), (2, 2), (3, 4), (1, 2), 2, (1, 1), 4, 6),
+    (2, (3, 3), (2, 3), 4, 0, 1, (2, 1), 3, 2),          # dilation: extent 3 < 4 and 3 < 4
+    (3, (2, 3, 2), (1, 2, 3), (2, 3, 2), (1, 0, 0), 1, 1, 2, 3),
+    (3, (2, 2, 3), (2, 1, 1), (3, 2, 1), 0, 3, (1, 1, 1), 3, 3),   # mixed: only some dims short
+]
+
+
+@pytest.mark.parametrize("mode", ["same", "same_lower"])
+@pytest.mark.parametrize("case", SHORT_KERNEL_CASES, ids=lambda c: f"{c[0]}d-k{c[2]}-s{c[3]}")
+def test_same_with_kernel_shorter_than_stride(case, mode):
+    nd, spatial, kernel, stride, op, groups, dilation, c_in, c_out = case
+    rng = np.random.default_rng(len(spatial) * 31 + sum(kernel))
+    x = rng.standard_normal((2, c_in) + spatial)
+    w = rng.standard_normal((c_in, c_out // groups) + kernel)
+    b = rng.standard_normal(c_out)
+    expected = ref_conv_transpose(x, w, b, stride, mode, op, groups, dilation)
+    strides = stride if isinstance(stride, tuple) else (stride,) * nd
+    assert expected.shape[2:] == tuple(n * s for n, s in zip(spatial, strides))
+    fn = getattr(fastconv, f"conv_transpose{nd}d")
+    for algorithm in ALGORITHMS:
+        for dtype in DTYPES:
+            y = fn(x.astype(dtype), w.astype(dtype), b.astype(dtype), stride, mode, op, groups,
+                   dilation, algorithm=algorithm, threads=2)
+            assert y.shape == expected.shape and y.dtype == dtype
+            assert_close(y, expected, dtype)
+    layer = getattr(fastconv, f"ConvTranspose{nd}d")(w, b, stride, mode, op, groups, dilation)
+    out = np.full(expected.shape[1:], np.nan)
+    assert layer(x[1], out=out) is out  # unbatched, into out=
+    assert_close(out, expected[1], np.float64)
+    assert fastconv.shapes.conv_transpose_output_size(
+        spatial, kernel, stride, mode, op, dilation) == expected.shape[2:]
+
+
+def test_same_with_kernel_shorter_than_stride_matches_onnx():
+    # the onnx package's reference implementation (ConvTranspose, auto_pad SAME_*) where present
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((1, 2, 3, 4)), rng.standard_normal((2, 3, 2, 1))
+    for mode, auto_pad in (("same", "SAME_UPPER"), ("same_lower", "SAME_LOWER")):
+        node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], auto_pad=auto_pad,
+                                strides=[3, 4], output_padding=[1, 0])
+        graph = helper.make_graph(
+            [node], "g", [helper.make_tensor_value_info(n, TensorProto.DOUBLE, None)
+                          for n in ("x", "w")],
+            [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        expected = ReferenceEvaluator(model).run(None, {"x": x, "w": w})[0]
+        y = fastconv.conv_transpose2d(x, w, stride=(3, 4), padding=mode, output_padding=(1, 0))
+        assert y.shape == expected.shape == (1, 3, 9, 16)
+        np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    del onnx

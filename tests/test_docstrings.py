@@ -22,7 +22,8 @@ import fastconv
 
 #: Internal modules whose examples are kept runnable too (the ``fastconv bench`` machinery).
 INTERNAL_MODULES = ("fastconv._suite", "fastconv._timing", "fastconv._bench_reference",
-                    "fastconv._bench_peers", "fastconv._bench_report")
+                    "fastconv._bench_peers", "fastconv._bench_report", "fastconv._measure",
+                    "fastconv._peak")
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -131,3 +132,36 @@ def test_the_collection_covers_the_api():
                      "fastconv.shapes.resolve_padding", "fastconv.shapes.summary",
                      "fastconv.shapes.presets.resnet18"):
         assert expected in names
+
+
+# --- issue 21 item 10: rough edges of the public documentation ------------------------------
+
+def test_conv_docstrings_describe_the_winograd_algorithms():
+    for function in (fastconv.conv1d, fastconv.conv2d, fastconv.conv3d):
+        doc = function.__doc__
+        assert "not in this build" not in doc
+        assert "winograd_f6" in doc and "3x3" in doc and "stride 1" in doc
+
+
+@pytest.mark.parametrize("cls", [fastconv.ConvTranspose1d, fastconv.ConvTranspose2d,
+                                 fastconv.ConvTranspose3d])
+def test_conv_transpose_layer_attributes_and_call_are_documented(cls):
+    for name, value in vars(cls.__mro__[1]).items():
+        if isinstance(value, property):
+            assert value.__doc__ and value.__doc__.strip(), f"{cls.__name__}.{name}"
+    call = inspect.getdoc(cls.__call__)
+    assert "Examples\n--------" in call and ">>>" in call
+    _run(f"{cls.__name__}.__call__", cls.__call__, cls.__module__)
+
+
+def test_dir_shows_no_helper_modules():
+    assert "importlib" not in dir(fastconv)
+    assert {"conv2d", "ConvTranspose2d", "shapes", "__version__"} <= set(dir(fastconv))
+
+
+def test_user_docs_name_the_transposed_algorithms():
+    with open(os.path.join(DOCS, "quickstart.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert '`"gemm"`' in text and '`"phase"`' in text
+    doc = fastconv.conv_transpose2d.__doc__
+    assert '"gemm"' in doc and '"phase"' in doc and "col2im" in doc

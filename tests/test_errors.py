@@ -61,8 +61,7 @@ ALL = CONV + CONVT + WINDOW + ADAPTIVE + UNPOOL + OTHER
 # Integer parameters of each operator family (other than channel counts).
 INT_PARAMS = {
     **{n: ("stride", "dilation", "groups") for n in CONV + CONVT},
-    **{n: ("kernel_size", "stride", "dilation") for n in WINDOW if n != "mixed_pool2d"},
-    "mixed_pool2d": ("kernel_size", "stride"),
+    **{n: ("kernel_size", "stride", "dilation") for n in WINDOW},
     **{n: ("output_size",) for n in ADAPTIVE},
     **{n: ("kernel_size", "stride") for n in UNPOOL},
     "spatial_pyramid_pool2d": ("levels",),
@@ -209,8 +208,6 @@ def test_int_param_wrong_length(name, param):
 def test_bool_flags_reject_ints(name, flag):
     if (flag == "return_indices") != name.startswith("max") and flag != "ceil_mode":
         pytest.skip(f"{name} has no {flag}")
-    if name == "mixed_pool2d" and flag == "ceil_mode":
-        pytest.skip("mixed_pool2d has no ceil_mode")
     if flag == "count_include_pad" and not name.startswith("avg"):
         pytest.skip(f"{name} has no {flag}")
     x, kw = base(name)
@@ -235,6 +232,31 @@ def test_bad_padding_value(name, value):
     x, kw = base(name)
     exc = ValueError if isinstance(value, str) else TypeError
     expect(exc, named("padding"), name, x, {**kw, "padding": value})
+
+
+@pytest.mark.parametrize("name", PADDED)
+def test_flat_padding_tuple_names_the_forms(name):
+    # issue 21 item 4: torch.nn.functional.pad's flat (left, right, top, bottom) habit; the
+    # message used to show an internal input_size=(1073741824, ...)
+    d = int(name[-2])
+    x, kw = base(name)
+    flat = (0, 1) * d
+    message = expect(ValueError, named("padding"), name, x, {**kw, "padding": flat})
+    assert repr(flat) in message and "(before, after) pairs" in message, message
+    assert "1073741824" not in message and "input_size" not in message, message
+    if d > 1:
+        assert "torch.nn.functional.pad" in message, message
+    message = expect(ValueError, named("padding"), name, x,
+                     {**kw, "padding": (1,) * (d + 1)})
+    assert f"a tuple of {d} ints" in message, message
+
+
+@pytest.mark.parametrize("layer,d", [("Conv2d", 2), ("Conv1d", 1), ("MaxPool2d", 2)])
+def test_layer_flat_padding_tuple(layer, d):
+    args = (np.ones((2, 2) + (3,) * d),) if layer.startswith("Conv") else (2,)
+    with pytest.raises(ValueError, match=r"padding must be an int.*\(0, 1, 0, 1\)") as info:
+        getattr(fastconv, layer)(*args, padding=(0, 1, 0, 1))
+    assert "1073741824" not in str(info.value) and "1048576" not in str(info.value)
 
 
 @pytest.mark.parametrize("name", CONVT + WINDOW)

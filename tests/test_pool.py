@@ -4,6 +4,7 @@ Indices and integer results must be exact; float values within ``reference.asser
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -326,6 +327,16 @@ def test_spatial_pyramid_pool_matches_reference(isa, dtype, mode, levels):
     assert_close(fastconv.spatial_pyramid_pool2d(x[0], levels, mode), y[0], dtype)
 
 
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_spatial_pyramid_pool_empty_batch_and_channels(mode):
+    # issue 21 item 3: N = 0 raised "cannot reshape array of size 0"
+    y = fastconv.spatial_pyramid_pool2d(np.empty((0, 3, 7, 5), np.float32), (1, 2), mode)
+    assert y.shape == (0, 15) and y.dtype == np.float32
+    assert fastconv.spatial_pyramid_pool2d(np.empty((2, 0, 7, 5)), (1, 2), mode).shape == (2, 0)
+    out = np.empty((0, 15))
+    assert fastconv.spatial_pyramid_pool2d(np.empty((0, 3, 7, 5)), (1, 2), mode, out=out) is out
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("k,s,p", [(2, None, 0), (3, 2, 1), ((3, 2), 1, "same")])
@@ -333,6 +344,101 @@ def test_mixed_pool_matches_reference(isa, dtype, alpha, k, s, p):
     x = _input((11, 37), dtype) - dtype(30)
     y = fastconv.mixed_pool2d(x, k, s, p, alpha)
     assert_close(y, ref_mixed_pool2d(x, k, s, p, alpha), dtype)
+
+
+# ---- issue 21 item 8: mixed pooling as the paper defines it, and more layer objects ---------
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("k,s,p,d,ceil", [(2, None, 0, 2, False), (3, 2, 1, 1, True),
+                                          ((3, 2), 2, ((1, 0), (0, 1)), (1, 2), True)])
+@pytest.mark.parametrize("mode", ["blend", "random"])
+def test_mixed_pool_dilation_ceil_mode_and_random(dtype, k, s, p, d, ceil, mode):
+    x = _input((11, 14), dtype) - dtype(30)
+    seed = 3 if mode == "random" else None
+    y = fastconv.mixed_pool2d(x, k, s, p, 0.3, mode=mode, dilation=d, ceil_mode=ceil,
+                              seed=seed, threads=2)
+    expected = ref_mixed_pool2d(x, k, s, p, 0.3, d, ceil, mode, seed)
+    assert y.shape == expected.shape
+    assert_close(y, expected, dtype)
+    if mode == "random":
+        mx = fastconv.max_pool2d(x, k, s, p, d, ceil)
+        avg = fastconv.avg_pool2d(x, k, s, p, d, ceil, count_include_pad=False)
+        took_max, took_avg = y == mx, y == avg
+        assert np.all(took_max | took_avg)  # each region is one or the other, never a blend
+        assert took_max.any() and took_avg.any()
+
+
+def test_mixed_pool_random_generator_rules():
+    x = _input((8, 8), np.float32)
+    mx, avg = fastconv.max_pool2d(x, 2), fastconv.avg_pool2d(x, 2)
+    # alpha is the probability of the max
+    np.testing.assert_array_equal(fastconv.mixed_pool2d(x, 2, alpha=1.0, mode="random"), mx)
+    np.testing.assert_array_equal(fastconv.mixed_pool2d(x, 2, alpha=0.0, mode="random"), avg)
+    # seed= and rng= draw the same; a generator is advanced, so the next call differs
+    by_seed = fastconv.mixed_pool2d(x, 2, mode="random", seed=11)
+    rng = np.random.default_rng(11)
+    np.testing.assert_array_equal(fastconv.mixed_pool2d(x, 2, mode="random", rng=rng), by_seed)
+    assert not np.array_equal(fastconv.mixed_pool2d(x, 2, mode="random", rng=rng), by_seed)
+    # unbatched: the same draw as a batch of one; out= is filled
+    one = fastconv.mixed_pool2d(x[:1], 2, mode="random", seed=5)
+    out = np.empty(one.shape[1:], np.float32)
+    assert fastconv.mixed_pool2d(x[0], 2, mode="random", seed=5, out=out) is out
+    np.testing.assert_array_equal(out, one[0])
+    assert fastconv.mixed_pool2d(x[:0], 2, mode="random", seed=1).shape == (0, 3, 4, 4)
+
+
+@pytest.mark.parametrize("kwargs,exc,pattern", [
+    (dict(mode="max"), ValueError, r"mode.*'max'"),
+    (dict(seed=1), ValueError, r"seed.*mode='random'"),
+    (dict(mode="random", seed=1, rng=np.random.default_rng(1)), ValueError, r"seed or rng"),
+    (dict(mode="random", rng=np.random.RandomState(1)), TypeError, r"rng must be a numpy"),
+    (dict(mode="random", seed=1.5), TypeError, r"seed must be an int.*1\.5"),
+    (dict(mode="random", seed=-1), ValueError, r"seed must be >= 0, got -1"),
+    (dict(dilation=0), ValueError, r"dilation"),
+    (dict(ceil_mode=1), TypeError, r"ceil_mode"),
+])
+def test_mixed_pool_bad_arguments(kwargs, exc, pattern):
+    x = _input((8, 8), np.float32)
+    with pytest.raises(exc, match=pattern):
+        fastconv.mixed_pool2d(x, 2, **kwargs)
+    with pytest.raises(exc, match=pattern):
+        fastconv.MixedPool2d(2, **kwargs)
+
+
+def test_new_pool_layers_match_their_functions():
+    x = _input((9, 13), np.float64)
+    for layer, function in [
+            (fastconv.MixedPool2d(3, 2, 1, 0.4, dilation=2, ceil_mode=True),
+             lambda v, **kw: fastconv.mixed_pool2d(v, 3, 2, 1, 0.4, dilation=2, ceil_mode=True,
+                                                   **kw)),
+            (fastconv.SpatialPyramidPool2d((1, 3), "avg"),
+             lambda v, **kw: fastconv.spatial_pyramid_pool2d(v, (1, 3), "avg", **kw)),
+            (fastconv.GlobalAvgPool(), fastconv.global_avg_pool),
+            (fastconv.GlobalMaxPool(), fastconv.global_max_pool)]:
+        expected = function(x)
+        np.testing.assert_array_equal(layer(x, threads=2), expected)
+        out = np.empty_like(expected)
+        assert layer(x, out=out) is out
+        assert repr(layer).startswith(type(layer).__name__ + "(")
+    assert fastconv.GlobalMaxPool(spatial_dims=2)(x[0]).shape == (3, 1, 1)
+    # a random layer keeps one generator: calls differ, the sequence is reproducible
+    first, second = fastconv.MixedPool2d(2, mode="random", seed=4), None
+    a, b = first(x), first(x)
+    assert not np.array_equal(a, b)
+    second = fastconv.MixedPool2d(2, mode="random", seed=4)
+    np.testing.assert_array_equal(second(x), a)
+
+
+@pytest.mark.parametrize("make,pattern", [
+    (lambda: fastconv.SpatialPyramidPool2d(()), r"levels"),
+    (lambda: fastconv.SpatialPyramidPool2d((1, 0)), r"levels\[1\]"),
+    (lambda: fastconv.SpatialPyramidPool2d(mode="min"), r"mode.*'min'"),
+    (lambda: fastconv.GlobalAvgPool(spatial_dims=4), r"spatial_dims.*4"),
+    (lambda: fastconv.MixedPool2d(2, alpha=2), r"alpha.*2"),
+    (lambda: fastconv.MixedPool2d(2, padding=2), r"padding"),
+])
+def test_new_pool_layers_validate_at_construction(make, pattern):
+    with pytest.raises((ValueError, TypeError), match=pattern):
+        make()
 
 
 # ---- conventions shared by every operator ----------------------------------------------
@@ -437,6 +543,39 @@ def test_global_pools_out_noncontiguous_and_empty_batch(name):
     with pytest.raises(ValueError, match="out"):
         fn(x, out=np.empty((2, 4, 1), np.float32))
     assert fn(np.empty((0, 3, 4, 4), np.float32)).shape == (0, 3, 1, 1)
+
+
+@pytest.mark.parametrize("name", ["global_avg_pool", "global_max_pool"])
+@pytest.mark.parametrize("spatial", [1, 2, 3])
+def test_global_pools_unbatched_rule(name, spatial):
+    # issue 21 item 5: without spatial_dims the batch dim is required (spatial rank ndim - 2);
+    # with it, the unbatched rule of the 1-D/2-D/3-D operators
+    fn = getattr(fastconv, name)
+    ref = {"global_avg_pool": ref_global_avg_pool, "global_max_pool": ref_global_max_pool}[name]
+    x = _input((5,) * spatial, np.float64)  # (2, 3, *spatial)
+    batched = fn(x, spatial_dims=spatial)
+    assert batched.shape == (2, 3) + (1,) * spatial
+    np.testing.assert_allclose(batched, ref(x), rtol=1e-12)
+    single = fn(x[1], spatial_dims=spatial)
+    assert single.shape == (3,) + (1,) * spatial
+    np.testing.assert_allclose(single, ref(x[1:2])[0], rtol=1e-12)
+    out = np.empty((3,) + (1,) * spatial)
+    assert fn(x[1], spatial_dims=spatial, out=out) is out
+    np.testing.assert_array_equal(out, single)
+    # without spatial_dims, a 3-D array is a batch of 1-D signals (documented), never unbatched
+    if spatial > 1:
+        assert fn(x[1]).shape == (3, 5) + (1,) * (spatial - 1)
+    with pytest.raises(ValueError, match=r"x must have .*got shape \(5,\)"):
+        fn(np.ones(5), spatial_dims=spatial)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, C, \*spatial\).*spatial_dims"):
+        fn(np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("value,exc", [(0, ValueError), (4, ValueError), (2.0, TypeError),
+                                       (True, TypeError)])
+def test_global_pools_bad_spatial_dims(value, exc):
+    with pytest.raises(exc, match=r"spatial_dims.*" + re.escape(repr(value))):
+        fastconv.global_avg_pool(np.ones((1, 2, 3)), spatial_dims=value)
 
 
 def test_threads_keyword_is_checked_and_minus_one_means_every_cpu():

@@ -90,8 +90,9 @@ def test_resolve_padding_forms():
     # transposed same: output in*s
     assert ref_resolve_padding("same", (4,), 3, 2, transposed=True) == ((0, 1),)
     assert ref_resolve_padding("same_lower", (4,), 3, 2, transposed=True) == ((1, 0),)
-    with pytest.raises(ValueError, match="output_padding"):
-        ref_resolve_padding("same", (4,), 1, 2, transposed=True)
+    # a kernel shorter than the stride: a negative total, floor-split (issue 21 item 1)
+    assert ref_resolve_padding("same", (4,), 1, 2, transposed=True) == ((-1, 0),)
+    assert ref_resolve_padding("same_lower", (4,), 1, 2, transposed=True) == ((0, -1),)
     with pytest.raises(ValueError):
         ref_resolve_padding("full", (4,), 3, transposed=True)
     with pytest.raises(ValueError, match="negative"):

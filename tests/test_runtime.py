@@ -2,9 +2,11 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
+import warnings
 
 import pytest
 
@@ -54,8 +56,8 @@ def test_fastconv_isa_caps_the_choice(cap):
         assert chosen == cap
         assert "not available" not in proc.stderr
     else:
-        # A cap the CPU lacks: the best below it, with a warning naming it.
-        assert chosen in available
+        # A cap the CPU lacks: the best it has, with a warning naming it.
+        assert chosen == available[0]
         assert "not available" in proc.stderr and cap in proc.stderr
 
 
@@ -63,6 +65,40 @@ def test_unknown_fastconv_isa_warns_and_is_ignored():
     proc = run_python("import fastconv; print(fastconv.config()['isa'])", FASTCONV_ISA="sse9")
     assert proc.stdout.strip() == _dispatch.available_isas()[0]
     assert "sse9" in proc.stderr
+    # the warning lists the valid names
+    assert all(name in proc.stderr for name in _dispatch.isa_names()), proc.stderr
+
+
+@pytest.mark.parametrize("usable,cap,expected", [
+    (("avx2", "scalar"), "avx512", "avx2"),
+    (("avx2", "scalar"), "neon", "avx2"),      # another architecture's name: the best there is
+    (("avx512", "avx2", "scalar"), "neon", "avx512"),
+    (("neon", "scalar"), "avx2", "neon"),
+    (("scalar",), "avx512", "scalar"),
+    (("avx512", "avx2", "scalar"), "avx2", "avx2"),   # a cap the machine has is honoured
+    (("avx512", "avx2", "scalar"), " AVX2 ", "avx2"),
+])
+def test_fastconv_isa_the_cpu_lacks_falls_back_to_the_best_it_has(monkeypatch, usable, cap,
+                                                                   expected):
+    # issue 21 item 7: a missing ISA used to fall to the next in preference order (neon on
+    # x86 -> scalar); the API says the best the machine has. Any machine: the ISAs are faked.
+    monkeypatch.setattr(_dispatch, "available_isas", lambda: usable)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _dispatch._choose(cap) == expected
+    lacking = cap.strip().lower() not in usable
+    assert len(caught) == lacking
+    if lacking:
+        message = str(caught[0].message)
+        assert repr(cap.strip().lower()) in message and ", ".join(usable) in message
+
+
+def test_unknown_isa_name_lists_the_valid_names(monkeypatch):
+    monkeypatch.setattr(_dispatch, "available_isas", lambda: ("avx2", "scalar"))
+    valid = re.escape(", ".join(_dispatch.isa_names()))
+    with pytest.warns(RuntimeWarning, match=rf"'sse9'.*valid names: {valid}.*available on "
+                                            r"this machine: avx2, scalar"):
+        assert _dispatch._choose("sse9") == "avx2"
 
 
 def test_use_isa_switches_and_restores():
@@ -179,6 +215,52 @@ def test_threadpoolctl_limits_fastconv():
         with threadpoolctl.threadpool_limits(1, user_api="openmp"):
             assert fastconv.get_num_threads() == 1
         assert fastconv.get_num_threads() == 2
+
+
+_TEAM_PROBE = """
+import json, numpy as np, threadpoolctl
+import fastconv
+from fastconv import pool
+used = []  # the thread count each call hands the compiled driver: the team it runs
+real = pool._driver()
+class Spy:
+    def __getattr__(self, name):
+        return getattr(real, name)
+    def pool(self, *args):
+        used.append(args[-1])
+        return real.pool(*args)
+pool._DRIVER = Spy()
+x = np.ones((1, 8, 256, 256), np.float32)  # work enough for 4 threads
+if {first_use_before}:
+    fastconv.max_pool2d(x, 2)
+    fastconv.get_num_threads()
+    used.clear()
+with threadpoolctl.threadpool_limits(2, user_api="openmp"):
+    inside = fastconv.get_num_threads()
+    fastconv.max_pool2d(x, 2)
+    with fastconv.num_threads(3):   # an explicit default is capped as well
+        capped = fastconv.get_num_threads()
+    explicit = fastconv.max_pool2d(x, 2, threads=3) is not None  # threads= is not capped
+after = fastconv.get_num_threads()
+fastconv.max_pool2d(x, 2)
+print(json.dumps(dict(inside=inside, capped=capped, after=after, used=used)))
+"""
+
+
+@pytest.mark.parametrize("first_use_before", [False, True])
+def test_threadpoolctl_limit_holds_whatever_the_order(first_use_before):
+    # issue 21 item 6: entered before fastconv's first call, the limit used to be taken for the
+    # runtime's baseline and ignored. OMP_NUM_THREADS=4 makes the default differ from the limit
+    # on any machine; the team size checked is the one each call hands the driver.
+    pytest.importorskip("threadpoolctl")
+    if not fastconv.config()["openmp"]:
+        pytest.skip("serial build: there is no OpenMP runtime to limit")
+    proc = run_python(_TEAM_PROBE.format(first_use_before=first_use_before),
+                      OMP_NUM_THREADS="4")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["inside"] == 2 and result["capped"] == 2 and result["after"] == 4, result
+    assert result["used"] == [2, 3, 4], result
 
 
 # --- import without the compiled extension --------------------------------------------------

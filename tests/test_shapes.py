@@ -13,12 +13,15 @@ import pytest
 
 from fastconv import shapes
 from fastconv.shapes import (
+    ConvTranspose,
     adaptive_pool_bins,
     conv_output_size,
     conv_transpose_output_padding,
     conv_transpose_output_size,
     pool_output_size,
+    receptive_field,
     resolve_padding,
+    summary,
     transpose_overlap,
 )
 
@@ -118,6 +121,29 @@ def test_transposed_same_padding_split():
     assert resolve_padding("same", 5, 3, 1, dilation=2, transposed=True) == ((2, 2),)
 
 
+
+def test_transposed_same_with_the_kernel_shorter_than_the_stride():
+    # issue 21 item 1: the total t = extent - stride + output_padding goes negative; the pads
+    # split with floor division (ONNX's formula as its reference implementation evaluates it)
+    # and the output stays in * stride
+    assert resolve_padding("same", 5, 2, 3, transposed=True) == ((-1, 0),)        # t = -1
+    assert resolve_padding("same_lower", 5, 2, 3, transposed=True) == ((0, -1),)
+    assert resolve_padding("same", 5, 1, 4, transposed=True) == ((-2, -1),)       # t = -3
+    assert resolve_padding("same_lower", 5, 1, 4, transposed=True) == ((-1, -2),)
+    assert resolve_padding("same", 5, 1, 4, transposed=True, output_padding=2) == ((-1, 0),)
+    assert resolve_padding("same", (5, 5), (2, 3), 3, dilation=(1, 2),
+                           transposed=True) == ((-1, 0), (1, 1))
+    for padding in ("same", "same_lower"):
+        assert conv_transpose_output_size(5, 1, 4, padding) == 20
+        assert conv_transpose_output_size((5, 3), (2, 1), (3, 2), padding,
+                                          output_padding=(1, 1)) == (15, 6)
+        assert conv_transpose_output_padding(5, 20, 1, 4, padding) == 0
+    rf = receptive_field([ConvTranspose(2, stride=3, padding="same")], input_size=5)
+    assert rf.layers[-1].size is not None
+    assert summary([ConvTranspose(1, stride=4, padding="same", out_channels=2)],
+                   (1, 5, 5)).output_shape == (2, 20, 20)
+
+
 def test_conv_transpose_output_padding_table():
     # base (7-1)*2 - 2 + 3 = 13; reachable 13 and 14 (output_padding < stride 2)
     assert conv_transpose_output_padding(7, 13, 3, 2, 1) == 0
@@ -126,8 +152,8 @@ def test_conv_transpose_output_padding_table():
     assert conv_transpose_output_padding(5, 10, 3, 1, 0, 2) == 1
     assert conv_transpose_output_padding((7, 7), (13, 14), 3, 2, 1) == (0, 1)
     assert conv_transpose_output_padding(5, 10, 3, 2, "same") == 0
-    # kernel 1, stride 2: "same" needs output_padding 1 to keep the ONNX total >= 0
-    assert conv_transpose_output_padding(5, 10, 1, 2, "same") == 1
+    # kernel 1, stride 2: "same" gives in * stride with any output_padding: the default, 0
+    assert conv_transpose_output_padding(5, 10, 1, 2, "same") == 0
 
 
 # --- pooling: PyTorch MaxPool2d docs; with ceil_mode the last window must start inside the input
@@ -207,7 +233,7 @@ ERRORS = [
     (conv_output_size, ((13, 13), (3, 3, 3)), {}, ValueError,
      r"kernel_size has 3 entries but input_size has 2"),
     (conv_output_size, ((13, 13), 3), {"padding": (1, 1, 1)}, ValueError,
-     r"padding has 3 entries but input_size has 2"),
+     r"padding must be an int.*a tuple of 2 ints.*got \(1, 1, 1\) \(3 entries\)"),
     (conv_output_size, ((), 3), {}, ValueError, r"input_size must have at least one entry"),
     (conv_output_size, (2, 5), {}, ValueError,
      r"output size -2 < 1 in dim 0 for input_size=2, kernel_size=5.*larger than the padded"),
@@ -216,8 +242,6 @@ ERRORS = [
     (resolve_padding, ("same", 10, 3), {"stride": 0}, ValueError, r"stride must be >= 1"),
     (resolve_padding, ("same", 10, 3), {"dilation": True}, TypeError, r"dilation must be an int"),
     (resolve_padding, ("full", 10, 3), {"transposed": True}, ValueError, r"padding='full'"),
-    (resolve_padding, ("same", 10, 1), {"stride": 2, "transposed": True}, ValueError,
-     r"needs \(kernel_size - 1\)\*dilation \+ 1 \+ output_padding >= stride"),
     (pool_output_size, (10, 2), {"padding": 2}, ValueError,
      r"padding \(2, 2\) in dim 0 must be smaller than the dilated kernel extent 2"),
     (pool_output_size, (10, 2), {"padding": ((0, 2),)}, ValueError,
@@ -230,8 +254,6 @@ ERRORS = [
      r"output_padding must be smaller than stride or dilation.*output_padding 2 with stride 2"),
     (conv_transpose_output_size, (5, 3), {"output_padding": -1}, ValueError,
      r"output_padding must be >= 0"),
-    (conv_transpose_output_size, (5, 1, 2), {"padding": "same"}, ValueError,
-     r"padding='same' for a transposed convolution"),
     (conv_transpose_output_size, (5, 3), {"padding": "full"}, ValueError, r"padding='full'"),
     (conv_transpose_output_size, (2, 3, 1, 3), {}, ValueError,
      r"conv_transpose_output_size: output size -2 < 1 in dim 0"),

@@ -27,7 +27,7 @@ def test_resnet18_table(capsys):
     assert re.search(r"^conv1 +conv7s2p3c64nobias +64x112x112 +9,408 ", out, re.M)
     assert re.search(r"^layer4\.1\.conv2 .* 435 +32 +217$", out, re.M)
     assert "total params: 11,689,512" in out
-    assert ("receptive field after layer4.1.relu: size 435, effective stride 32, "
+    assert ("receptive field after layer4.1.relu (relu): size 435, effective stride 32, "
             "effective padding 217") in out
 
 

@@ -176,7 +176,7 @@ def test_table_and_dict():
     assert lines[0].split() == ["layer", "type", "output", "shape", "params", "MACs", "field",
                                 "stride", "padding"]
     assert "total params: 11,689,512" in text
-    assert ("receptive field after layer4.1.relu: size 435, effective stride 32, effective "
+    assert ("receptive field after layer4.1.relu (relu): size 435, effective stride 32, effective "
             "padding 217") in text
     data = json.loads(json.dumps(result.to_dict()))
     assert data["total_params"] == 11_689_512
@@ -198,3 +198,21 @@ def test_fractional_and_unknown_fields_in_the_table():
     text = str(result)
     assert "1/2" in text and "?" in text and "unequal" in text
     assert json.loads(json.dumps(result.to_dict()))["layers"][0]["stride"] == 0.5
+
+
+# --- issue 21 item 11: the footer's label and the transposed fractions ----------------------
+
+def test_footer_names_an_index_path_as_a_layer_with_its_type():
+    text = str(summary(Sequential(Conv(3), ConvTranspose(3, stride=2)), (1, 8, 8)))
+    footer = [line for line in text.splitlines() if line.startswith("receptive field after")]
+    assert footer == ["receptive field after layer 1 (convt3s2): size 4, effective stride "
+                      "1/2, effective padding 1"]
+    # a fractional field is explained in one line
+    explained = [line for line in text.splitlines() if line.startswith("'a/b'")]
+    assert len(explained) == 1 and "stride 1/s" in explained[0]
+
+
+def test_footer_of_a_top_level_parallel_is_not_empty():
+    text = str(summary(Parallel(Conv(3, padding=1), Conv(1)), (3, 8, 8)))
+    assert "receptive field after the whole network (add): size 3" in text
+    assert "after :" not in text and "'a/b'" not in text

@@ -47,16 +47,9 @@ typedef struct {
     FC_CONV_DECLARE_ISA(float, f32, ISA)    \
     FC_CONV_DECLARE_ISA(double, f64, ISA)
 
-FC_CONV_DECLARE(scalar)
-#if FC_HAVE_AVX2
-FC_CONV_DECLARE(avx2)
-#endif
-#if FC_HAVE_AVX512
-FC_CONV_DECLARE(avx512)
-#endif
-#if FC_HAVE_NEON
-FC_CONV_DECLARE(neon)
-#endif
+#define FC_CONV_DECLARE_X(ENUM, ISA, _) FC_CONV_DECLARE(ISA)
+FC_FOR_EACH_ISA(FC_CONV_DECLARE_X, _)
+#undef FC_CONV_DECLARE_X
 
 /* Packed GEMM weights for im2col: one packed A (fastconv/gemm.h layout) per group, each of
  * fc_conv_packed_group_size elements, group after group. */
@@ -68,31 +61,13 @@ void fc_conv_pack_weight_f64(int isa, const fc_conv_geometry *g, const double *w
 
 /* fc_conv_<algorithm>_<dtype>(isa, ...): the kernels of `isa` (compiled in and runnable). */
 #define FC_CONV_CASE(ENUM, ISA, NAME, DT) \
-    case ENUM: return fc_conv_##NAME##_##DT##_##ISA
-#if FC_HAVE_AVX2
-#define FC_CONV_CASE_AVX2(NAME, DT) FC_CONV_CASE(FC_ISA_AVX2, avx2, NAME, DT)(g, x, w, bias, y, nthreads);
-#else
-#define FC_CONV_CASE_AVX2(NAME, DT)
-#endif
-#if FC_HAVE_AVX512
-#define FC_CONV_CASE_AVX512(NAME, DT) FC_CONV_CASE(FC_ISA_AVX512, avx512, NAME, DT)(g, x, w, bias, y, nthreads);
-#else
-#define FC_CONV_CASE_AVX512(NAME, DT)
-#endif
-#if FC_HAVE_NEON
-#define FC_CONV_CASE_NEON(NAME, DT) FC_CONV_CASE(FC_ISA_NEON, neon, NAME, DT)(g, x, w, bias, y, nthreads);
-#else
-#define FC_CONV_CASE_NEON(NAME, DT)
-#endif
-
+    case ENUM: return fc_conv_##NAME##_##DT##_##ISA(g, x, w, bias, y, nthreads);
 #define FC_CONV_DISPATCH(T, DT, NAME)                                                          \
     static inline int fc_conv_##NAME##_##DT(int isa, const fc_conv_geometry *g, const T *x,   \
                                             const T *w, const T *bias, T *y, int nthreads)    \
     {                                                                                          \
         switch (isa) {                                                                         \
-            FC_CONV_CASE_AVX2(NAME, DT)                                                        \
-            FC_CONV_CASE_AVX512(NAME, DT)                                                      \
-            FC_CONV_CASE_NEON(NAME, DT)                                                        \
+            FC_FOR_EACH_SIMD_ISA(FC_CONV_CASE, NAME, DT)                                       \
         default: return fc_conv_##NAME##_##DT##_scalar(g, x, w, bias, y, nthreads);            \
         }                                                                                      \
     }
@@ -103,5 +78,6 @@ FC_CONV_DISPATCH(double, f64, depthwise)
 FC_CONV_DISPATCH(float, f32, im2col)
 FC_CONV_DISPATCH(double, f64, im2col)
 #undef FC_CONV_DISPATCH
+#undef FC_CONV_CASE
 
 #endif

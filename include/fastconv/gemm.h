@@ -143,14 +143,17 @@ int fc_gemm_f64(int isa, int M, int N, int K, const double *packed_a, fc_pack_b_
  * threads and returns the flops done (2 per lane per FMA); time it from the caller. */
 double fc_gemm_fma_peak_run(int isa, int dtype, long iters, int nthreads);
 
+/* ---- benchmark hook: read bandwidth ----
+ * Each of nthreads threads sums its share of the 64-byte lines of `buf` (`bytes` long, 64-byte
+ * aligned) `passes` times with 8 independent 64-bit accumulators; returns the bytes read. */
+double fc_read_bandwidth_run(const void *buf, size_t bytes, long passes, int nthreads);
+
 /* Per-ISA pieces, defined in _isa/gemm_<isa>.c (used by the scalar TU's dispatch). */
-extern const fc_gemm_config_f32 fc_gemm_config_f32_scalar, fc_gemm_config_f32_avx2,
-    fc_gemm_config_f32_avx512, fc_gemm_config_f32_neon;
-extern const fc_gemm_config_f64 fc_gemm_config_f64_scalar, fc_gemm_config_f64_avx2,
-    fc_gemm_config_f64_avx512, fc_gemm_config_f64_neon;
-double fc_gemm_fma_loop_f32_scalar(long iters), fc_gemm_fma_loop_f64_scalar(long iters);
-double fc_gemm_fma_loop_f32_avx2(long iters), fc_gemm_fma_loop_f64_avx2(long iters);
-double fc_gemm_fma_loop_f32_avx512(long iters), fc_gemm_fma_loop_f64_avx512(long iters);
-double fc_gemm_fma_loop_f32_neon(long iters), fc_gemm_fma_loop_f64_neon(long iters);
+#define FC_GEMM_DECLARE_X(ENUM, ISA, _)                                           \
+    extern const fc_gemm_config_f32 fc_gemm_config_f32_##ISA;                     \
+    extern const fc_gemm_config_f64 fc_gemm_config_f64_##ISA;                     \
+    double fc_gemm_fma_loop_f32_##ISA(long iters), fc_gemm_fma_loop_f64_##ISA(long iters);
+FC_FOR_EACH_ISA(FC_GEMM_DECLARE_X, _)
+#undef FC_GEMM_DECLARE_X
 
 #endif

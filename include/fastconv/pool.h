@@ -8,6 +8,7 @@
 #define FASTCONV_POOL_H
 
 #include "common.h"
+#include "fastconv/isa.h"
 
 enum fc_pool_kind { FC_POOL_MAX = 0, FC_POOL_AVG = 1, FC_POOL_LP = 2 };
 
@@ -75,10 +76,9 @@ typedef void (*fc_global_fn)(int kind, const void *x, void *y, int64_t plane0, i
     void fc_global_f32_##sfx(int, const void *, void *, int64_t, int64_t, int64_t);           \
     void fc_global_f64_##sfx(int, const void *, void *, int64_t, int64_t, int64_t);
 
-FC_POOL_DECLARE_ISA(scalar)
-FC_POOL_DECLARE_ISA(avx2)
-FC_POOL_DECLARE_ISA(avx512)
-FC_POOL_DECLARE_ISA(neon)
+#define FC_POOL_DECLARE_X(ENUM, ISA, _) FC_POOL_DECLARE_ISA(ISA)
+FC_FOR_EACH_ISA(FC_POOL_DECLARE_X, _)
+#undef FC_POOL_DECLARE_X
 
 /* Scratch elements one thread's row kernel needs (row buffer + stride phases + slack). */
 static inline int64_t fc_pool_scratch_elems(const fc_pool_plan *p)

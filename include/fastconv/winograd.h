@@ -85,10 +85,9 @@ int fc_winograd_conv2d_f64(int isa, const fc_winograd_geometry *geo, const doubl
     int fc_winograd_conv2d_f64_##ISA(const fc_winograd_geometry *geo, const double *x,        \
                                      const double *packed, const double *bias, double *y,     \
                                      int nthreads);
-FC_WINOGRAD_DECLARE(scalar)
-FC_WINOGRAD_DECLARE(avx2)
-FC_WINOGRAD_DECLARE(avx512)
-FC_WINOGRAD_DECLARE(neon)
+#define FC_WINOGRAD_DECLARE_X(ENUM, ISA, _) FC_WINOGRAD_DECLARE(ISA)
+FC_FOR_EACH_ISA(FC_WINOGRAD_DECLARE_X, _)
+#undef FC_WINOGRAD_DECLARE_X
 #undef FC_WINOGRAD_DECLARE
 
 #endif

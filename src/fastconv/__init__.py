@@ -27,8 +27,11 @@ _LAZY = {
                        "mixed_pool2d")
                     + tuple(f"{kind}Pool{d}d" for kind in ("Max", "Avg", "Lp", "AdaptiveAvg",
                                                              "AdaptiveMax")
-                            for d in (1, 2, 3)),
+                            for d in (1, 2, 3))
+                    + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
+    **dict.fromkeys(("linear", "Linear"), "fully_connected"),
+    "interpolate": "resize",
 }
 
 __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
@@ -36,8 +39,8 @@ __all__ = ["__version__", "get_num_threads", "set_num_threads", "num_threads",
 
 
 def __getattr__(name: str):
-    if name == "shapes":
-        return importlib.import_module("fastconv.shapes")
+    if name in ("shapes", "onnx"):  # fastconv.onnx needs the onnx package
+        return importlib.import_module(f"fastconv.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastconv' has no attribute {name!r}")
@@ -47,4 +50,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    # not the helper module this file imports (``importlib`` is no part of fastconv's API)
+    return sorted((set(globals()) - {"importlib"}) | set(__all__))

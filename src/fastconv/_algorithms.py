@@ -11,7 +11,8 @@ direct      ``depthwise`` when every group has one input channel (``groups == C_
 im2col      ``im2col``: the packed GEMM, im2col columns written straight into its B panels;
             a 1x1 / stride-1 / unpadded convolution hands the input itself to the GEMM
 winograd*   ``winograd_f2`` / ``_f4`` / ``_f6``: F(m x m, 3 x 3) of ``fastconv._winograd_plan``
-            (2-D, 3x3, stride 1, dilation 1, >= 4 channels per group in and out);
+            (2-D, 3x3, stride 1, dilation 1, any channels and groups when asked for;
+            ``"auto"`` only from ``MIN_CHANNELS_PER_GROUP`` per group);
             ``"winograd"`` picks the tile by :func:`winograd_tile`
 ==========  ==================================================================================
 
@@ -53,7 +54,7 @@ accuracy policy's 1e-5 (API.md). So, in order:
    ``direct``: the GEMM's reduction is too short to amortise packing its panels;
 3. 1x1 / stride 1 / unpadded -> ``im2col`` (a plain GEMM on the input);
 4. stride 1, and the direct kernel's output tiles (:func:`direct_tile_use`: columns, and
-   ``DIRECT_BLOCK[isa]`` output channels) at least ``DIRECT_MIN_TILE_USE`` used -> ``direct``
+   ``direct_block(isa)`` output channels) at least ``DIRECT_MIN_TILE_USE`` used -> ``direct``
    (strided layers stage each input row once per kh and output row: the GEMM wins);
 5. everything else -> ``im2col``.
 
@@ -67,13 +68,22 @@ from dataclasses import dataclass
 ALGORITHMS = ("auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f4",
               "winograd_f6")
 
+#: What ``algorithm="measure"`` (layer objects) times, in this order; :func:`candidates` keeps
+#: those that can serve a problem within the accuracy policy.
+MEASURED = ("direct", "im2col", "winograd_f2", "winograd_f4", "winograd_f6")
+
 #: ``"auto"`` uses the direct kernel up to this many input channels per group (rule 2).
 DIRECT_MAX_CIN = 4
 #: Rule 4: the least fraction of the direct kernel's register tiles that must hold real outputs.
 DIRECT_MIN_TILE_USE = 0.9
-#: The direct kernel's register block per ISA: (vector bytes, output channels per block);
-#: the same constants as FC_VEC_BYTES / FC_DIRECT_OB in src/fastconv/_isa/conv_<isa>.c.
-DIRECT_BLOCK = {"scalar": (16, 4), "avx2": (32, 6), "avx512": (64, 8), "neon": (16, 8)}
+
+
+def direct_block(isa: str) -> tuple[int, int]:
+    """The direct kernel's register block of ``isa``: (vector bytes, output channels per block),
+    from the ISA registry (include/fastconv/isa.h)."""
+    from ._extension import load
+
+    return load("_cpu").DIRECT_BLOCK.get(isa, (16, 4))
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,42 @@ def winograd_unsupported(algorithm: str, ndim: int, kernel, stride, dilation, c_
     return None if ok else f"algorithm={algorithm!r} cannot serve this convolution: {why}"
 
 
+def within_accuracy_policy(algorithm: str) -> bool:
+    """Whether ``algorithm``'s documented float32 error bound is within the accuracy policy
+    (API.md: at most 1e-5); direct and im2col are exact up to rounding.
+
+    Examples
+    --------
+    >>> from fastconv._algorithms import within_accuracy_policy
+    >>> [within_accuracy_policy(a) for a in ("im2col", "winograd_f4", "winograd_f6")]
+    [True, True, False]
+    """
+    from . import _winograd_plan
+
+    tile = _winograd_plan.ALGORITHM_TILE.get(algorithm)
+    return tile is None or (_winograd_plan.ERROR_BOUND["float32"][tile]
+                            <= _winograd_plan.AUTO_FLOAT32_BOUND)
+
+
+def candidates(problem: Problem) -> tuple[str, ...]:
+    """The algorithms ``algorithm="measure"`` times for ``problem``: every one of
+    :data:`MEASURED` that can serve it and whose documented float32 error bound is within the
+    accuracy policy (so never F(6,3)). ``"auto"``'s choice is always among them.
+
+    Examples
+    --------
+    >>> from fastconv._algorithms import Problem, candidates
+    >>> p = Problem(1, 64, 64, 1, (58, 58), (3, 3), (1, 1), (1, 1), ((0, 0),) * 2, (56, 56))
+    >>> candidates(p)
+    ('direct', 'im2col', 'winograd_f2', 'winograd_f4')
+    >>> candidates(Problem(1, 64, 64, 1, (57, 57), (3, 3), (2, 2), (1, 1), ((0, 0),) * 2,
+    ...                    (28, 28)))
+    ('direct', 'im2col')
+    """
+    return tuple(a for a in MEASURED
+                 if unsupported(a, problem) is None and within_accuracy_policy(a))
+
+
 def winograd_tile(problem: Problem) -> str:
     """The Winograd variant ``algorithm="winograd"`` uses: F(4,3) when the call has enough 4x4
     tiles to fill the GEMM's micro-panels, else F(2,3); never F(6,3) (accuracy policy).
@@ -158,6 +204,9 @@ def winograd_auto(problem: Problem, weights_prepared: bool) -> str | None:
             "auto", 2, problem.kernel, problem.stride, problem.dilation, problem.c_in,
             problem.c_out, problem.groups):
         return None
+    if min(problem.cin_per_group,
+           problem.c_out // problem.groups) < _winograd_plan.MIN_CHANNELS_PER_GROUP:
+        return None  # an explicit request serves it; "auto" declines (it never pays)
     tile = _winograd_plan.auto_tile(problem.batch, problem.out_size, problem.cin_per_group,
                                     problem.c_out // problem.groups,
                                     per_call_weights=not weights_prepared)
@@ -171,7 +220,7 @@ def direct_tile_use(problem: Problem, isa: str, itemsize: int) -> float:
     input (fastconv/direct.h), so only its border columns are wasted:
     ``OW / (OW + (kW - 1) * dilation // stride + (stride > 1))``.
     """
-    _, block = DIRECT_BLOCK.get(isa, (16, 4))
+    _, block = direct_block(isa)
     ow, sw = problem.out_size[-1], problem.stride[-1]
     span = (problem.kernel[-1] - 1) * problem.dilation[-1]
     pitch = ow + span if sw == 1 else ow + span // sw + 1

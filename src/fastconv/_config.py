@@ -8,6 +8,10 @@ from . import _dispatch, _subnormals, _threads
 from ._extension import load
 from ._version import __version__
 
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
+
 
 def config() -> dict:
     """Version, instruction sets, OpenMP and thread settings, as a dict.

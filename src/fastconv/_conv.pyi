@@ -12,9 +12,6 @@ KERNELS: dict[str, int]
 def packed_weight_size(geometry: Geometry, isa: int, dtype: npt.DTypeLike) -> int: ...
 def pack_weight(geometry: Geometry, weight: npt.NDArray[np.floating], isa: int,
                 nthreads: int = 1) -> npt.NDArray[np.floating]: ...
-def run(kernel: int, geometry: Geometry, x: npt.NDArray[np.floating],
-        weight: npt.NDArray[np.floating], bias: npt.NDArray[np.floating] | None,
-        y: npt.NDArray[np.floating], isa: int, nthreads: int) -> None: ...
 
 class Runner:
     def __init__(self, kernel: int, geometry: Geometry, dtype: npt.DTypeLike, weight_size: int,

@@ -51,7 +51,7 @@ cdef extern from "fastconv/conv.h" nogil:
                            const double *packed_w, const double *bias, double *y,
                            int nthreads)
 
-# Kernel numbers of `run`; the names are those of fastconv._algorithms.
+# Kernel numbers of `Runner`; the names are those of fastconv._algorithms.
 KERNELS = {"direct": 0, "depthwise": 1, "im2col": 2}
 
 
@@ -95,48 +95,14 @@ def pack_weight(tuple geometry, const floating[::1] weight, int isa, int nthread
     return packed
 
 
-def run(int kernel, tuple geometry, const floating[::1] x, const floating[::1] weight,
-        const floating[::1] bias, floating[::1] y, int isa, int nthreads):
-    """Compute ``y`` with ``kernel`` (a KERNELS value); ``weight`` is packed for im2col.
-
-    ``bias`` may be None. The arrays must be non-empty.
-    """
-    cdef fc_conv_geometry g
-    _fill(&g, geometry)
-    cdef const floating *b = NULL
-    if bias is not None:
-        b = &bias[0]
-    cdef int rc
-    fp = fc_fp_enter(flushing())
-    with nogil:
-        if floating is float:
-            if kernel == 0:
-                rc = fc_conv_direct_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            elif kernel == 1:
-                rc = fc_conv_depthwise_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            else:
-                rc = fc_conv_im2col_f32(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-        else:
-            if kernel == 0:
-                rc = fc_conv_direct_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            elif kernel == 1:
-                rc = fc_conv_depthwise_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-            else:
-                rc = fc_conv_im2col_f64(isa, &g, &x[0], &weight[0], b, &y[0], nthreads)
-    fc_fp_leave(fp)
-    if rc != FC_CONV_OK:
-        raise MemoryError(
-            f"fastconv: could not allocate scratch memory for a convolution of geometry "
-            f"{geometry}")
-
-
 cdef class Runner:
     """One planned call of a kernel: geometry, ISA and thread count converted once, so that a
-    call only fetches the arrays' data pointers (``run`` re-reads the geometry tuple and
-    dispatches on the memoryviews' dtype at every call: microseconds on small layers).
+    call only fetches the arrays' data pointers (re-reading the geometry tuple and dispatching
+    on memoryviews' dtype at every call cost microseconds on small layers).
 
-    ``runner(x, weight, bias, y)``: arrays as for :func:`run` (``bias`` may be None), of the
-    dtype the runner was made for; their sizes are checked against the geometry.
+    ``runner(x, weight, bias, y)``: C-contiguous 1-D arrays (``weight`` packed for im2col;
+    ``bias`` may be None) of the dtype the runner was made for; their sizes are checked against
+    the geometry.
     """
 
     cdef fc_conv_geometry g

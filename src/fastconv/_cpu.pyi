@@ -1,4 +1,6 @@
 ISA_NAMES: tuple[str, ...]
+ISA_PREFERENCE: tuple[str, ...]
+DIRECT_BLOCK: dict[str, tuple[int, int]]
 
 def compiled_isas() -> tuple[str, ...]: ...
 def cpu_isas() -> tuple[str, ...]: ...

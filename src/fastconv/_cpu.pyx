@@ -3,7 +3,10 @@
 """What the compiled core was built with and what this CPU offers. No user-facing errors here."""
 
 cdef extern from "fastconv/isa.h":
-    int FC_ISA_SCALAR, FC_ISA_AVX2, FC_ISA_AVX512, FC_ISA_NEON, FC_ISA_COUNT
+    int FC_ISA_COUNT
+    const char *const fc_isa_names[]
+    const int fc_isa_preference[]
+    const int fc_isa_direct_block[][2]
     int fc_isa_compiled(int isa)
 
 cdef extern from "fastconv/cpu.h":
@@ -14,7 +17,12 @@ cdef extern from "fastconv/omp.h":
     int fc_omp_max_threads() nogil
     const char *FC_OPENMP_RUNTIME
 
-ISA_NAMES = ("scalar", "avx2", "avx512", "neon")
+# The registry of include/fastconv/isa.h: names by ISA number, and the order of preference.
+ISA_NAMES = tuple(fc_isa_names[i].decode() for i in range(FC_ISA_COUNT))
+ISA_PREFERENCE = tuple(ISA_NAMES[fc_isa_preference[i]] for i in range(FC_ISA_COUNT))
+# The direct kernel's register block per ISA: (vector bytes, output channels per block).
+DIRECT_BLOCK = {ISA_NAMES[i]: (fc_isa_direct_block[i][0], fc_isa_direct_block[i][1])
+                for i in range(FC_ISA_COUNT)}
 
 
 def compiled_isas():

@@ -11,18 +11,24 @@ from collections.abc import Iterator
 
 from ._extension import load
 
-ISA_NAMES = ("scalar", "avx2", "avx512", "neon")
-# Preference order, best first.
-_PREFERENCE = ("avx512", "avx2", "neon", "scalar")
-
 _current: str | None = None
+
+
+def isa_names() -> tuple[str, ...]:
+    """Every ISA fastconv knows, by the number the compiled drivers take (the registry in
+    include/fastconv/isa.h)."""
+    return load("_cpu").ISA_NAMES
+
+
+def _preference() -> tuple[str, ...]:
+    return load("_cpu").ISA_PREFERENCE
 
 
 def available_isas() -> tuple[str, ...]:
     """ISAs both compiled into this build and supported by this CPU, best first."""
     cpu = load("_cpu")
     usable = set(cpu.compiled_isas()) & set(cpu.cpu_isas())
-    return tuple(name for name in _PREFERENCE if name in usable)
+    return tuple(name for name in _preference() if name in usable)
 
 
 def _choose(cap: str | None) -> str:
@@ -30,20 +36,22 @@ def _choose(cap: str | None) -> str:
     if not cap:
         return usable[0]
     cap = cap.strip().lower()
-    if cap not in ISA_NAMES:
+    if cap not in isa_names():
         warnings.warn(
-            f"FASTCONV_ISA={cap!r} is not one of {', '.join(ISA_NAMES)}; ignoring it and "
-            f"using {usable[0]!r}", RuntimeWarning, stacklevel=3)
+            f"FASTCONV_ISA={cap!r} is not an instruction set fastconv knows; valid names: "
+            f"{', '.join(isa_names())} (available on this machine: {', '.join(usable)}); "
+            f"ignoring it and using {usable[0]!r}", RuntimeWarning, stacklevel=3)
         return usable[0]
     if cap in usable:
         return cap
-    # A cap the CPU lacks: the best ISA below it, else the best there is.
-    below = _PREFERENCE[_PREFERENCE.index(cap):]
-    best = next((name for name in below if name in usable), usable[0])
+    # A cap the CPU (or this build) lacks: the best ISA it has, as the API says. Every usable
+    # ISA of this architecture is then below the cap anyway (an x86 CPU without AVX-512 has at
+    # most AVX2), and a name from another architecture caps nothing here.
     warnings.warn(
         f"FASTCONV_ISA={cap!r} is not available on this machine (available: "
-        f"{', '.join(usable)}); using {best!r}", RuntimeWarning, stacklevel=3)
-    return best
+        f"{', '.join(usable)}); using the best it has, {usable[0]!r}", RuntimeWarning,
+        stacklevel=3)
+    return usable[0]
 
 
 def current_isa() -> str:
@@ -56,7 +64,7 @@ def current_isa() -> str:
 
 def isa_index() -> int:
     """The ISA in use as the number the compiled drivers take."""
-    return ISA_NAMES.index(current_isa())
+    return isa_names().index(current_isa())
 
 
 @contextlib.contextmanager

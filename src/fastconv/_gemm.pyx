@@ -60,6 +60,8 @@ cdef extern from "fastconv/gemm.h":
                     fc_pack_b_f64_fn pack_b, const void *ctx, double *C, ptrdiff_t ldc,
                     const double *bias, int accumulate, int nthreads) nogil
     double fc_gemm_fma_peak_run(int isa, int dtype, long iters, int nthreads) nogil
+    double fc_read_bandwidth_run(const void *buf, size_t nbytes, long passes,
+                                 int nthreads) nogil
 
 ctypedef fused real:
     float
@@ -148,6 +150,18 @@ def fma_peak_flops(int isa, bint f64, long iters, int nthreads):
         flops = fc_gemm_fma_peak_run(isa, FC_GEMM_F64 if f64 else FC_GEMM_F32, iters, nthreads)
     fc_fp_leave(fp)
     return flops
+
+
+def read_bandwidth_bytes(const unsigned char[::1] buf, long passes, int nthreads):
+    """Read the whole-64-byte-line part of ``buf`` ``passes`` times on ``nthreads`` threads
+    (each its own share), GIL released; returns the bytes read. The caller times it."""
+    cdef double done
+    cdef size_t nbytes = buf.shape[0]
+    if nbytes < 64:
+        return 0.0
+    with nogil:
+        done = fc_read_bandwidth_run(&buf[0], nbytes, passes, nthreads)
+    return done
 
 
 cdef class PackedGemm:

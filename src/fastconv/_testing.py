@@ -5,8 +5,6 @@
 an ISA with the C loop compiled beside its kernels (12 independent FMA chains per thread).
 """
 
-import time
-
 import numpy as np
 
 from . import _dispatch, _threads, _validate
@@ -17,12 +15,12 @@ def _isa_index(isa: str | None) -> int:
     """The ISA number for ``isa`` (None: the one in use); it must be available here."""
     if isa is None:
         return _dispatch.isa_index()
-    _validate.check_choice(isa, "isa", _dispatch.ISA_NAMES)
+    _validate.check_choice(isa, "isa", _dispatch.isa_names())
     if isa not in _dispatch.available_isas():
         raise ValueError(
             f"isa={isa!r} is not available here (available: "
             f"{', '.join(_dispatch.available_isas())})")
-    return _dispatch.ISA_NAMES.index(isa)
+    return _dispatch.isa_names().index(isa)
 
 
 def _element_strided(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -111,21 +109,10 @@ def peak_gflops(isa: str | None = None, dtype: object = "float32", threads: int 
                 repeats: int = 5) -> float:
     """The FMA peak of ``isa`` in GFLOP/s on ``threads`` threads (best of ``repeats`` runs).
 
-    Each run is 12 independent chains of full-vector FMAs per thread, sized to take ~50 ms.
+    Each run is 12 independent chains of full-vector FMAs per thread, sized to take ~50 ms
+    (:func:`fastconv._peak.fma_peak_gflops`, which ``fastconv info --peak`` prints).
     """
-    gemm_lib = load("_gemm")
-    f64 = np.dtype(dtype) == np.float64
-    index, nthreads = _isa_index(isa), _threads.check_threads(threads)
-    iters = 1 << 16
-    while True:  # calibrate: long enough that timer and thread start-up are noise
-        start = time.perf_counter()
-        gemm_lib.fma_peak_flops(index, f64, iters, nthreads)
-        if time.perf_counter() - start > 0.05 or iters > 1 << 34:
-            break
-        iters *= 2
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        flops = gemm_lib.fma_peak_flops(index, f64, iters, nthreads)
-        best = max(best, flops / (time.perf_counter() - start) / 1e9)
-    return best
+    from . import _peak
+
+    _isa_index(isa)  # validates
+    return _peak.fma_peak_gflops(isa, dtype, threads, seconds=0.05, repeats=repeats)

@@ -7,7 +7,12 @@
   for the current thread / async context only (a ``ContextVar``), so concurrent callers do not
   see each other's blocks.
 - threadpoolctl's ``threadpool_limits(n, user_api="openmp")`` sets the OpenMP runtime's
-  ``nthreads-var``; while it differs from its value at import, it caps the default too.
+  ``nthreads-var``; while it is below the runtime's start-up value (``OMP_NUM_THREADS``, else the
+  CPUs this process may run on, computed from those rules rather than sampled, so a block
+  entered before fastconv's first call counts too), it caps the default. threadpoolctl can only
+  limit a runtime that is loaded when its block is entered: importing any operator module
+  (``fastconv.conv2d``, ``from fastconv import max_pool2d``, ``fastconv.config()``) loads it;
+  a bare ``import fastconv`` does not (``import fastconv.shapes`` loads no compiled module).
 - Small problems run on one thread: waking a team costs more than it saves.
 - GNU OpenMP (libgomp) cannot start a team in a process forked after the parent ran one (the
   child hangs), so such a child runs every operator on one thread, as ``get_num_threads()``
@@ -42,10 +47,29 @@ _serial_after_fork = False  # forked from a libgomp process that had a team: sta
 
 
 def _cpu_module():
-    global _cpu
+    global _cpu, _omp_initial
     if _cpu is None:
         _cpu = load("_cpu")
+        if _cpu.openmp_enabled():
+            # The runtime's start-up nthreads-var, from the rules it applies when it loads
+            # (OMP_NUM_THREADS, else the CPUs of the affinity mask), not read from it: a
+            # threadpoolctl block already in force would make the reading the limit itself.
+            # A runtime that starts higher (its own reading of the machine) is taken at its word.
+            _omp_initial = max(_cpu.omp_max_threads(), _env_default())
     return _cpu
+
+
+def preload_runtime() -> None:
+    """Load the compiled ``_cpu`` module, and with it the OpenMP runtime, if it was built.
+
+    The operator modules call this at import, so that a threadpoolctl block entered before
+    fastconv's first call finds the runtime to limit. Without the extension it does nothing
+    (the first operator call then raises the ImportError that says how to build it).
+    """
+    try:
+        _cpu_module()
+    except ImportError:
+        pass
 
 
 def _after_fork_in_child() -> None:
@@ -89,15 +113,11 @@ def check_threads(n: object, name: str = "threads") -> int:
 
 
 def _openmp_cap() -> int | None:
-    global _omp_initial
     cpu = _cpu_module()
     if not cpu.openmp_enabled():
         return None
     now = cpu.omp_max_threads()
-    if _omp_initial is None:
-        _omp_initial = now
-        return None
-    return now if now != _omp_initial else None
+    return now if _omp_initial is not None and now < _omp_initial else None
 
 
 def get_num_threads() -> int:

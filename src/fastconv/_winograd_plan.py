@@ -70,9 +70,10 @@ ERROR_BOUND: dict[str, dict[int, float]] = {
 #: bound is at most this.
 AUTO_FLOAT32_BOUND = 1e-5
 
-#: Every group needs at least this many input and output channels: below it the alpha^2 GEMMs
-#: have a reduction / row count too short to pay for the two tile transforms (direct or im2col
-#: is faster), and depthwise-like layers are memory-bound anyway.
+#: ``"auto"`` never uses Winograd with fewer input or output channels per group than this:
+#: the alpha^2 GEMMs then have a reduction / row count too short to pay for the two tile
+#: transforms (direct or im2col is faster), and depthwise-like layers are memory-bound anyway.
+#: An explicit ``algorithm="winograd*"`` serves any channel count and any groups (per group).
 MIN_CHANNELS_PER_GROUP = 4
 
 
@@ -143,9 +144,9 @@ def supports(kernel, stride=(1, 1), dilation=(1, 1), c_in=None, c_out=None, grou
     kernel, stride, dilation : tuple of 2 ints
         The convolution's kernel size, stride and dilation.
     c_in, c_out : int or None
-        Input and output channels (None: not checked, e.g. before the input is known).
+        Input and output channels: any count works (kept for the callers' convenience).
     groups : int
-        Channel groups; every group needs ``MIN_CHANNELS_PER_GROUP`` input and output channels.
+        Channel groups: any count works, each group is its own set of GEMMs.
     padding_mode : str
         Any mode works: the caller pads non-zero modes before calling
         :func:`winograd_conv2d`, which takes explicit zero pads.
@@ -163,8 +164,8 @@ def supports(kernel, stride=(1, 1), dilation=(1, 1), c_in=None, c_out=None, grou
     (True, '')
     >>> supports((3, 3), stride=(2, 2))
     (False, 'Winograd needs stride 1, got (2, 2)')
-    >>> supports((3, 3), c_in=32, c_out=32, groups=32)[0]
-    False
+    >>> supports((3, 3), c_in=3, c_out=2)[0], supports((3, 3), c_in=32, c_out=32, groups=32)[0]
+    (True, True)
     """
     del padding_mode  # every mode reduces to zero pads after the caller's pre-padding
     if tuple(kernel) != (3, 3):
@@ -173,11 +174,9 @@ def supports(kernel, stride=(1, 1), dilation=(1, 1), c_in=None, c_out=None, grou
         return False, f"Winograd needs stride 1, got {tuple(stride)}"
     if tuple(dilation) != (1, 1):
         return False, f"Winograd needs dilation 1, got {tuple(dilation)}"
-    for name, channels in (("input", c_in), ("output", c_out)):
-        if channels is not None and channels // groups < MIN_CHANNELS_PER_GROUP:
-            return False, (
-                f"Winograd needs at least {MIN_CHANNELS_PER_GROUP} {name} channels per group, "
-                f"got {channels} {name} channels in {groups} group(s)")
+    # Any channel count and any groups: the transforms and the per-group GEMMs work for every
+    # size; whether it pays is "auto"'s question (MIN_CHANNELS_PER_GROUP, auto_tile).
+    del c_in, c_out, groups
     return True, ""
 
 

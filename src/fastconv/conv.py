@@ -4,16 +4,25 @@ Every argument is validated here, once; the result is a :class:`_Plan` (explicit
 working dtype, algorithm, thread count, the problem as a 3-D geometry) that the compiled driver
 ``fastconv._conv`` runs on C-contiguous arrays with a preallocated output. The algorithm choice
 lives in ``fastconv._algorithms``. Layer objects validate and copy their weights once and keep
-them packed for the GEMM, per working dtype and instruction set.
+them packed for the GEMM, per working dtype and instruction set; with ``algorithm="measure"``
+they time the candidates of ``fastconv._algorithms.candidates`` once per input shape, dtype and
+thread count (``fastconv._measure``: memory and disk cache).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 import numpy as np
 
-from . import _algorithms, _dispatch, _threads, _winograd_plan
+from . import _algorithms, _dispatch, _measure, _threads, _winograd_plan
 from ._extension import load
+from ._layout import (
+    channels_last,
+    to_channels_first,
+    weight_as_oihw,
+    with_layout,
+    write_channels_last,
+)
 from ._validate import (
     batched,
     check_array,
@@ -25,6 +34,11 @@ from ._validate import (
     working_copy,
 )
 from .shapes import conv_output_size, resolve_padding
+from .shapes._args import explicit_padding
+
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
 
 __all__ = ["conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d"]
 
@@ -84,7 +98,7 @@ def _function_name(ndim: int) -> str:
 
 
 def _spec(ndim: int, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm,
-          copy: bool) -> _Spec:
+          copy: bool, layer: bool = False) -> _Spec:
     weight = check_array(weight, "weight")
     if weight.ndim != ndim + 2:
         raise ValueError(
@@ -105,7 +119,13 @@ def _spec(ndim: int, weight, bias, stride, padding, dilation, groups, padding_mo
     stride = int_tuple(stride, ndim, "stride", 1)
     dilation = int_tuple(dilation, ndim, "dilation", 1)
     padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
-    algorithm = check_choice(algorithm, "algorithm", _algorithms.ALGORITHMS)
+    if algorithm == "measure" and not layer:
+        raise ValueError(
+            f"algorithm='measure' is for layer objects (fastconv.Conv{ndim}d(weight, ..., "
+            f"algorithm='measure')), which keep what they measured; {_function_name(ndim)}() "
+            f"takes one of {', '.join(repr(a) for a in _algorithms.ALGORITHMS)}")
+    algorithm = check_choice(algorithm, "algorithm",
+                             _algorithms.ALGORITHMS + (("measure",) if layer else ()))
     kernel = tuple(weight.shape[2:])
     if algorithm.startswith("winograd"):
         reason = _algorithms.winograd_unsupported(algorithm, ndim, kernel, stride, dilation,
@@ -119,7 +139,7 @@ def _spec(ndim: int, weight, bias, stride, padding, dilation, groups, padding_mo
                              f"'same_lower', 'full', got {padding!r}")
     else:
         # explicit padding is checked now (input sizes do not matter for it)
-        resolve_padding(_as_tuple(padding), (1 << 30,) * ndim, kernel, stride, dilation)
+        explicit_padding(_as_tuple(padding), ndim)
     if copy:
         # own read-only copies: later changes to the caller's arrays must not reach the layer
         wdtype = compute_dtype(weight)
@@ -380,8 +400,15 @@ _FUNCTION_DOC = """{ndim}-D convolution (cross-correlation, as ``torch.nn.functi
         What the padding holds (PyTorch's meaning).
     algorithm : {{"auto", "direct", "im2col", "winograd", "winograd_f2", "winograd_f4", \
 "winograd_f6"}}
-        ``"auto"`` picks by the table in ``fastconv._algorithms``; the Winograd variants are
-        not in this build yet (``ValueError``).
+        ``"auto"`` picks the fastest the library knows for this shape (the rule and its
+        measurements: ``fastconv._algorithms``), never one whose float32 error bound exceeds
+        1e-5. ``"direct"`` and ``"im2col"`` serve every convolution. The Winograd variants
+        (F(2x2,3x3), F(4x4,3x3), F(6x6,3x3); ``"winograd"`` picks the tile) need a 3x3
+        kernel, stride 1 and dilation 1 (conv2d only); asked for, they serve any channel
+        count and any groups (per group), while ``"auto"`` uses them only where they pay.
+        F(6x6,3x3)'s float32 error bound is 6e-5, so ``"auto"`` never picks it
+        (docs/winograd.md). An algorithm that cannot serve the arguments raises
+        ``ValueError`` saying why.
     threads : int, optional
         Threads to use (None: ``fastconv.get_num_threads()``; -1: every CPU).
     out : numpy.ndarray, optional
@@ -451,9 +478,13 @@ class _ConvNd:
     _ndim = 0
 
     def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 padding_mode="zeros", algorithm="auto"):
+                 padding_mode="zeros", algorithm="auto", *, weight_format=None,
+                 data_format=None):
+        # other layouts (fastconv._layout): the weight once, here; the data at every call
+        weight = weight_as_oihw(weight, weight_format, self._ndim)
+        self._channels_last = channels_last(data_format, self._ndim)[0]
         self._spec = _spec(self._ndim, weight, bias, stride, padding, dilation, groups,
-                           padding_mode, algorithm, copy=True)
+                           padding_mode, algorithm, copy=True, layer=True)
         self._pad_zeros = not _all_finite(self._spec.weight)  # see _plan
         # weights in each kernel's form, per (dtype, kernel, ISA, geometry that shapes them)
         self._prepared: dict[tuple, np.ndarray] = {}
@@ -469,7 +500,7 @@ class _ConvNd:
         elif spec.algorithm == "winograd" or (spec.algorithm == "auto"
                                               and _winograd_eligible(spec)):
             first = "winograd_f4"
-        elif spec.algorithm in ("auto", "im2col"):
+        elif spec.algorithm in ("auto", "im2col", "measure"):
             first = "im2col"
         if first is not None:
             self._prepared_weight(first, spec.weight.dtype, _weight_geometry(spec),
@@ -499,21 +530,86 @@ class _ConvNd:
 
     def _plan_for(self, shape: tuple[int, ...], dtype, threads=None) -> tuple[_Plan, bool]:
         ndim = self._ndim
-        if len(shape) == ndim + 1:
-            return _plan(self._spec, (1, *shape), dtype, threads,
-                         pad_zeros=self._pad_zeros), True
-        if len(shape) != ndim + 2:
+        unbatched = len(shape) == ndim + 1
+        if unbatched:
+            shape = (1, *shape)
+        elif len(shape) != ndim + 2:
             raise ValueError(f"input shape must have {ndim + 2} dims (N, C, ...) or {ndim + 1} "
                              f"unbatched, got {shape}")
-        return _plan(self._spec, shape, dtype, threads, pad_zeros=self._pad_zeros), False
+        spec = self._spec
+        if spec.algorithm == "measure":
+            spec = replace(spec, algorithm=self._measure_choice(shape, dtype, threads).algorithm)
+        return _plan(spec, shape, dtype, threads, pad_zeros=self._pad_zeros), unbatched
 
-    def algorithm_for(self, input_shape) -> str:
+    def _measure_choice(self, shape: tuple[int, ...], dtype, threads,
+                        refresh: bool = False) -> _measure.Choice:
+        """``algorithm="measure"``: the fastest candidate for a batched input ``shape`` (cached
+        in memory and on disk by ``fastconv._measure``)."""
+        auto = _plan(replace(self._spec, algorithm="auto"), shape, dtype, threads,
+                     pad_zeros=self._pad_zeros)
+        names = _algorithms.candidates(auto.problem)
+        isa = _dispatch.isa_index()
+        before = set(self._prepared)
+        arrays: dict[str, np.ndarray] = {}
+
+        def candidate(algorithm: str):
+            call = None
+
+            def run():
+                nonlocal call
+                if call is None:  # prepared on the first (untimed) call
+                    plan = _plan(replace(self._spec, algorithm=algorithm), shape, dtype,
+                                 threads, pad_zeros=self._pad_zeros)
+                    if not arrays:
+                        rng = np.random.default_rng(0)
+                        arrays["x"] = rng.standard_normal(shape).astype(dtype)
+                        arrays["y"] = np.empty(plan.out_shape, dtype)
+                    bias = self._spec.bias
+                    call = (plan, _runner(plan, isa),
+                            self._prepared_weight(plan.kernel, plan.dtype, plan.geometry, isa),
+                            None if bias is None else working_copy(bias, plan.dtype))
+                plan, runner, w, bias = call
+                return _run(plan, runner, arrays["x"], w, bias, arrays["y"], False)
+            return run
+
+        choice = _measure.choose(self._measure_key(shape, dtype, threads, auto.problem),
+                                 {a: candidate(a) for a in names}, auto.algorithm,
+                                 refresh=refresh)
+        # keep the prepared weights of the winner only (and of what was there before)
+        chosen = _algorithms.kernel(choice.algorithm, auto.problem)
+        for k in set(self._prepared) - before:
+            if k[0] != chosen:
+                del self._prepared[k]
+        return choice
+
+    def _measure_key(self, shape: tuple[int, ...], dtype, threads=None,
+                    problem: _algorithms.Problem | None = None) -> str:
+        """The ``fastconv._measure`` cache key of a call on a batched input ``shape``."""
+        if problem is None:
+            problem = _plan(replace(self._spec, algorithm="auto"), shape, dtype, threads,
+                            pad_zeros=self._pad_zeros).problem
+        p = problem
+        params = {"weight": tuple(self._spec.weight.shape), "groups": p.groups,
+                  "in": p.in_size, "stride": p.stride, "dilation": p.dilation, "pads": p.pads,
+                  "prepad": self._spec.padding_mode if p.in_size != shape[2:] else None}
+        return _measure.key(f"conv{self._ndim}d", params, shape, dtype,
+                            _threads.resolve(threads))
+
+    def algorithm_for(self, input_shape, *, threads=None, dtype=None) -> str:
         """The algorithm (a public ``algorithm=`` name) a call with ``input_shape`` uses.
+
+        With ``algorithm="measure"`` this is the measured choice: from the cache, else
+        measured now (as the first call would), for ``threads`` (default: the thread count a
+        call would use) and ``dtype`` (default: the weight's working dtype).
 
         Parameters
         ----------
         input_shape : tuple of int
             ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
+        threads : int, optional
+            The ``threads=`` of the call (only ``"measure"`` depends on it).
+        dtype : dtype, optional
+            The input's dtype (the choice is made for ``np.result_type(x, weight, float32)``).
 
         Returns
         -------
@@ -531,7 +627,11 @@ class _ConvNd:
         'im2col'
         """
         shape = tuple(check_int(n, f"input_shape[{i}]", 0) for i, n in enumerate(input_shape))
-        return self._plan_for(shape, compute_dtype(self._spec.weight), 1)[0].algorithm
+        wdtype = compute_dtype(self._spec.weight) if dtype is None else compute_dtype(
+            np.empty(0, dtype), self._spec.weight)
+        if self._spec.algorithm != "measure":
+            threads = 1  # "auto" does not depend on it
+        return self._plan_for(shape, wdtype, threads)[0].algorithm
 
     def __call__(self, x, *, threads=None, out=None) -> np.ndarray:
         """Convolve ``x`` (same rules as the functional form); returns the output.
@@ -542,7 +642,17 @@ class _ConvNd:
         >>> layer = fastconv.Conv1d(np.ones((1, 1, 3)), padding=1)
         >>> layer(np.arange(5.0).reshape(1, 5))
         array([[1., 3., 6., 9., 7.]])
+        >>> hwc = fastconv.Conv2d(np.ones((3, 3, 2, 4)), padding=1, weight_format="HWIO",
+        ...                       data_format="NHWC")
+        >>> hwc(np.ones((8, 8, 2))).shape                # unbatched (H, W, C)
+        (8, 8, 4)
         """
+        if self._channels_last:
+            y = self._call(to_channels_first(x, self._ndim), threads, None)
+            return write_channels_last(y, self._ndim, out)
+        return self._call(x, threads, out)
+
+    def _call(self, x, threads, out) -> np.ndarray:
         x = check_array(x, "x")
         isa = _dispatch.isa_index()
         # the computed dtype follows from x's (the weight's is fixed)
@@ -564,6 +674,18 @@ class _ConvNd:
             out = check_out(out, plan.out_shape[1:] if unbatched else plan.out_shape,
                             plan.dtype, [x])
         return _run(plan, runner, xb, w, bias, out, unbatched)
+
+    def __getstate__(self) -> dict:
+        # pickling (e.g. to dask workers) ships the weights and parameters, not the prepared
+        # weights or compiled runners (which belong to one process and ISA): the copy
+        # prepares its own
+        s = self._spec
+        return {"weight": s.weight, "bias": s.bias, "stride": s.stride, "padding": s.padding,
+                "dilation": s.dilation, "groups": s.groups, "padding_mode": s.padding_mode,
+                "algorithm": s.algorithm}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
     def __repr__(self) -> str:
         s = self._spec
@@ -605,8 +727,13 @@ _LAYER_DOC = """{ndim}-D convolution layer: weights validated, copied and prepar
         ``(C_out, C_in // groups, {kdims})``.
     bias : array_like, optional
         ``(C_out,)``.
-    stride, padding, dilation, groups, padding_mode, algorithm
+    stride, padding, dilation, groups, padding_mode
         As for ``fastconv.conv{ndim}d``.
+    algorithm : str
+        As for ``fastconv.conv{ndim}d``, or ``"measure"``: on the first call per input shape,
+        dtype and thread count, time every algorithm that can serve it within the accuracy
+        policy and keep the fastest (cached in memory and in ``FASTCONV_CACHE_DIR``; see
+        ``fastconv tune``).
 
     Examples
     --------
@@ -648,3 +775,8 @@ for _cls in (Conv1d, Conv2d, Conv3d):
     _cls.__doc__ = _LAYER_DOC.format(
         ndim=_nd, kdims=", ".join(("kD", "kH", "kW")[3 - _nd:]), example=_LAYER_EXAMPLES[_nd])
 del _cls, _nd
+
+# data_format= / weight_format= (channels-last data, HWIO / OHWI weights): fastconv._layout
+conv1d = with_layout(1, weights=True)(conv1d)
+conv2d = with_layout(2, weights=True)(conv2d)
+conv3d = with_layout(3, weights=True)(conv3d)

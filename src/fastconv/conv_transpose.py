@@ -18,6 +18,8 @@ Algorithms (``algorithm=``):
   of the input with a sub-kernel: no multiplication by inserted zeros. The input is packed
   straight into the GEMM's B panels (no im2col matrix). Kernel sizes up to 64 per dim.
 - ``"auto"``: :func:`choose_algorithm` — the one rule, kept in one place.
+- ``"measure"`` (layer objects only): both are timed on the first call per input shape, dtype
+  and thread count, the fastest is kept (``fastconv._measure``: memory and disk cache).
 
 Both run in one OpenMP parallel region per call, work units handed out dynamically, each
 calling the GEMM single-threaded. Layer objects pack the weight once; functional calls let each
@@ -28,8 +30,9 @@ from math import prod
 
 import numpy as np
 
-from . import _dispatch, _threads
+from . import _dispatch, _measure, _threads
 from ._extension import load
+from ._layout import channels_last, to_channels_first, with_layout, write_channels_last
 from ._validate import (
     batched,
     check_array,
@@ -40,6 +43,10 @@ from ._validate import (
     int_tuple,
     working_copy,
 )
+
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
 
 ALGORITHMS = ("auto", "gemm", "phase")
 _PADDING_STRINGS = ("valid", "same", "same_lower")
@@ -166,6 +173,11 @@ class _Plan:
         self.output_padding = int_tuple(output_padding, ndim, "output_padding", 0)
         self._check_output_padding(self.output_padding)
         self.padding = _check_padding(padding, ndim)
+        if algorithm == "measure":  # layer objects turn it into one plan per algorithm
+            raise ValueError(
+                f"algorithm='measure' is for layer objects (fastconv.ConvTranspose{ndim}d(weight, "
+                f"..., algorithm='measure')); conv_transpose{ndim}d() takes one of "
+                f"{', '.join(repr(a) for a in ALGORITHMS)}")
         self.algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
         self._resolved = None
         chosen = self.resolved_algorithm()
@@ -260,8 +272,12 @@ class _Plan:
         pads = shapes.resolve_padding(self.padding, in_size, self.kernel, self.stride,
                                       self.dilation, transposed=True,
                                       output_padding=output_padding)
+        # by name, not by the pairs: "same" pairs are negative where the kernel extent is
+        # below the stride (the output window then reaches past the full result)
         out_size = tuple(shapes.conv_transpose_output_size(
-            in_size, self.kernel, self.stride, pads, output_padding, self.dilation))
+            in_size, self.kernel, self.stride,
+            self.padding if isinstance(self.padding, str) else pads, output_padding,
+            self.dilation))
         return tuple(tuple(p) for p in pads), out_size
 
     def _check_gemm_dims(self, x_shape):
@@ -316,6 +332,27 @@ class _Plan:
         if xb.shape[1] == 0:  # no input channels: only the bias reaches the output
             yb[...] = 0 if bias is None else bias.reshape((-1,) + (1,) * self.ndim)
             return y
+        if any(p < 0 for pair in pads for p in pair):
+            self._run_past_the_edges(xb, yb, bias, pads, out_size, dtype, nthreads)
+            return y
+        self._run(xb, yb, bias, pads, out_size, dtype, nthreads)
+        return y
+
+    def _run_past_the_edges(self, xb, yb, bias, pads, out_size, dtype, nthreads):
+        """``"same"`` with the kernel extent below the stride: a negative pad means the output
+        window reaches past the full result. The compiled side takes crops only (pads >= 0),
+        so compute with the negative pads as 0 into a scratch array and place it in the
+        window; the positions past the full result hold the bias alone."""
+        clamped = tuple((max(b, 0), max(a, 0)) for b, a in pads)
+        inner = tuple(o + min(b, 0) + min(a, 0) for o, (b, a) in zip(out_size, pads))
+        scratch = np.empty(yb.shape[:2] + inner, dtype=dtype)
+        self._run(xb, scratch, bias, clamped, inner, dtype, nthreads)
+        yb[...] = 0 if bias is None else bias.reshape((-1,) + (1,) * self.ndim)
+        window = tuple(slice(-min(b, 0), -min(b, 0) + n) for (b, _), n in zip(pads, inner))
+        yb[(slice(None), slice(None)) + window] = scratch
+
+    def _run(self, xb, yb, bias, pads, out_size, dtype, nthreads):
+        shape = yb.shape
         lead = (1,) * (3 - self.ndim)
         x5 = working_copy(xb, dtype).reshape(xb.shape[:2] + lead + xb.shape[2:])
         y5 = yb.reshape(shape[:2] + lead + out_size)
@@ -327,7 +364,6 @@ class _Plan:
             pad + self.dilation, (0,) * len(lead) + tuple(p[0] for p in pads),
             self.resolved_algorithm(), _dispatch.isa_index(), _threads.for_work(nthreads, work),
             self.prepared(dtype) if self.keep_prepared else None)
-        return y
 
 
 def _functional(ndim, x, weight, bias, stride, padding, output_padding, groups, dilation,
@@ -350,6 +386,8 @@ _PARAMS_DOC = """
     padding : int, tuple, tuple of (before, after) pairs, or str, default 0
         Removed from the full output: symmetric int or per-dim, asymmetric pairs, ``"valid"``,
         ``"same"`` (output size ``in * stride``, ONNX ``SAME_UPPER`` split) or ``"same_lower"``.
+        ``"same"`` gives ``in * stride`` for every kernel: one shorter than the stride makes
+        the window reach past the full output, and those positions hold only the bias.
     output_padding : int or tuple of int, default 0
         Extra size added at the end of each dim; must be smaller than the stride or the
         dilation of its dim.
@@ -358,7 +396,12 @@ _PARAMS_DOC = """
     output_size : tuple of int, optional
         The spatial output size (or the full output shape); chooses ``output_padding``.
     algorithm : {{"auto", "gemm", "phase"}}, default "auto"
-        See :mod:`fastconv.conv_transpose`.
+        ``"gemm"``: one GEMM of the weight with the input, then col2im adds each column
+        into the output (wins when no two kernel taps meet, i.e. kernel <= stride, or with
+        many input channels per group); ``"phase"``: one small convolution per stride phase
+        with only the taps that reach it, no multiplications by inserted zeros (wins when
+        ``C_out / groups >= 4 * C_in / groups`` and taps meet). Both give the same result;
+        ``"auto"`` picks by :func:`fastconv.conv_transpose.choose_algorithm`.
     threads : int, optional
         Threads to use (``None``: :func:`fastconv.get_num_threads`; ``-1``: every CPU).
     out : numpy.ndarray, optional
@@ -397,11 +440,86 @@ class _ConvTransposeNd:
     _ndim = 0
 
     def __init__(self, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                 dilation=1, algorithm="auto"):
+                 dilation=1, algorithm="auto", *, data_format=None):
+        measure = algorithm == "measure"
+        self._channels_last = channels_last(data_format, self._ndim)[0]
         self._plan = _Plan(self._ndim, weight, bias, stride, padding, output_padding, groups,
-                           dilation, algorithm, copy_weight=True)
+                           dilation, "auto" if measure else algorithm, copy_weight=True)
+        # algorithm="measure": one plan per algorithm (sharing the weight copy), and per call
+        # signature the one measured fastest
+        self._measured: dict[str, _Plan] | None = None
+        self._choices: dict[tuple, _Plan] = {}
+        if measure:
+            self._measured = {}
+            for name in ALGORITHMS[1:]:
+                if name == self._plan.resolved_algorithm():
+                    self._measured[name] = self._plan
+                    continue
+                try:
+                    other = _Plan(self._ndim, self._plan.weight, self._plan.bias, stride,
+                                  padding, output_padding, groups, dilation, name,
+                                  copy_weight=False)
+                except ValueError:  # e.g. phase with a kernel over 64
+                    continue
+                other.keep_prepared = True
+                self._measured[name] = other
         # Prepare the weight once, in the dtype it computes in with a float32 input.
         self._plan.prepared(compute_dtype(self._plan.weight, self._plan.bias))
+
+    def _measured_plan(self, shape, dtype, threads, output_size) -> _Plan:
+        """``algorithm="measure"``: the plan measured fastest for a call on an input of
+        ``shape`` computing in ``dtype`` (cached in the layer and by ``fastconv._measure``)."""
+        dtype = np.dtype(dtype)
+        nthreads = _threads.resolve(threads)
+        try:
+            size_key = None if output_size is None else (
+                output_size if isinstance(output_size, int) else tuple(output_size))
+            local = (shape, dtype.str, nthreads, size_key, _dispatch.isa_index())
+            hash(local)
+        except TypeError:  # let the plan's checks explain the bad output_size
+            return self._plan
+        plan = self._choices.get(local)
+        if plan is not None:
+            return plan
+        if len(shape) not in (self._ndim + 1, self._ndim + 2):
+            return self._plan  # the plan's own checks raise the error
+        choice = self._measure_choice(shape, dtype, threads, output_size)
+        plan = self._measured.get(choice.algorithm, self._plan)
+        if len(self._choices) >= 64:
+            self._choices.clear()
+        self._choices[local] = plan
+        in_use = {id(q) for q in self._choices.values()} | {id(self._plan)}
+        for other in self._measured.values():  # drop what only the measurement prepared
+            if id(other) not in in_use:
+                other._prepared.clear()
+                other._weight5.clear()
+        return plan
+
+    def _measure_choice(self, shape, dtype, threads, output_size=None,
+                        refresh: bool = False) -> _measure.Choice:
+        """Time the algorithms for an input of ``shape`` (or take the cached choice)."""
+        dtype = np.dtype(dtype)
+        nthreads = _threads.resolve(threads)
+        bshape = (1, *shape) if len(shape) == self._ndim + 1 else tuple(shape)
+        pads, out_size = self._plan.geometry(bshape, output_size)
+        p = self._plan
+        params = {"weight": tuple(p.weight.shape), "groups": p.groups, "stride": p.stride,
+                  "dilation": p.dilation, "pads": pads, "out": out_size}
+        key = _measure.key(f"conv_transpose{self._ndim}d", params, bshape, dtype, nthreads)
+        arrays: dict[str, np.ndarray] = {}
+
+        def candidate(plan: _Plan):
+            def run():
+                if not arrays:
+                    rng = np.random.default_rng(0)
+                    arrays["x"] = rng.standard_normal(bshape).astype(dtype)
+                    arrays["y"] = np.empty((bshape[0], p.c_out, *out_size), dtype)
+                return plan(arrays["x"], output_size=output_size, threads=threads,
+                            out=arrays["y"])
+            return run
+
+        return _measure.choose(key, {a: candidate(q) for a, q in self._measured.items()},
+                               self._plan.resolved_algorithm(), refresh=refresh)
 
     @property
     def weight(self) -> np.ndarray:
@@ -415,36 +533,53 @@ class _ConvTransposeNd:
 
     @property
     def stride(self) -> tuple[int, ...]:
+        """The stride, one int per spatial dim (e.g. ``(2, 2)``)."""
         return self._plan.stride
 
     @property
     def padding(self):
+        """The padding as given (an int, a tuple, pairs or a string such as ``"same"``); the
+        explicit pairs depend on the input size (:func:`fastconv.shapes.resolve_padding`)."""
         return self._plan.padding
 
     @property
     def output_padding(self) -> tuple[int, ...]:
+        """The size added at the end of each spatial dim, one int per dim (a call's
+        ``output_size=`` overrides it for that call)."""
         return self._plan.output_padding
 
     @property
     def dilation(self) -> tuple[int, ...]:
+        """The spacing between kernel taps, one int per spatial dim."""
         return self._plan.dilation
 
     @property
     def groups(self) -> int:
+        """The number of channel groups (``C_in`` and ``C_out`` are split into this many)."""
         return self._plan.groups
 
     @property
     def algorithm(self) -> str:
-        return self._plan.algorithm
+        """The algorithm asked for at construction: ``"auto"``, ``"gemm"``, ``"phase"`` or
+        ``"measure"`` (:meth:`algorithm_for` tells what it resolves to for an input shape)."""
+        return "measure" if self._measured is not None else self._plan.algorithm
 
-    def algorithm_for(self, input_shape) -> str:
+    def algorithm_for(self, input_shape, *, threads=None, dtype=None,
+                      output_size=None) -> str:
         """The algorithm a call with an input of ``input_shape`` uses (``"gemm"``/``"phase"``).
+
+        With ``algorithm="measure"`` this is the measured choice (from the cache, else measured
+        now, as the first call would) for ``threads``, ``dtype`` and ``output_size`` as the
+        call would give them.
 
         Parameters
         ----------
         input_shape : tuple of int
             ``(N, C_in, *spatial)`` or, unbatched, ``(C_in, *spatial)``; validated like an
             input (``ValueError`` for a wrong rank or channel count).
+        threads, dtype, output_size : optional
+            The call's ``threads=``, input dtype and ``output_size=`` (only ``"measure"``
+            depends on them).
 
         Returns
         -------
@@ -465,7 +600,11 @@ class _ConvTransposeNd:
         if len(shape) != self._ndim + 2:
             raise ValueError(
                 f"input_shape must have {self._ndim + 2} or {self._ndim + 1} dims, got {shape}")
-        self._plan.geometry(shape, None)
+        self._plan.geometry(shape, output_size)
+        if self._measured is not None:
+            dtype = compute_dtype(np.empty(0, np.float32 if dtype is None else dtype),
+                                  self._plan.weight, self._plan.bias)
+            return self._measured_plan(shape, dtype, threads, output_size).resolved_algorithm()
         return self._plan.resolved_algorithm()
 
     def flops(self, input_shape) -> int:
@@ -496,8 +635,60 @@ class _ConvTransposeNd:
             shape[-self._ndim:])
 
     def __call__(self, x, *, threads=None, out=None, output_size=None):
-        """Apply the layer to ``x`` (see the functional form for the parameters)."""
-        return self._plan(x, output_size=output_size, threads=threads, out=out)
+        """Apply the layer to ``x``: the transposed convolution with the layer's parameters.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(N, C_in, *spatial)`` or, unbatched, ``(C_in, *spatial)``.
+        threads : int, optional
+            Threads to use (``None``: :func:`fastconv.get_num_threads`; ``-1``: every CPU).
+        out : numpy.ndarray, optional
+            C-contiguous array of the exact output shape and dtype to fill and return.
+        output_size : tuple of int, optional
+            The spatial output size (or the full output shape) for this call; chooses
+            ``output_padding`` as the functional form does.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, C_out, *out_spatial)`` (unbatched input: no ``N``).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> up = fastconv.ConvTranspose2d(np.ones((2, 3, 3, 3), np.float32), stride=2,
+        ...                               padding=1)
+        >>> x = np.ones((1, 2, 4, 4), np.float32)
+        >>> up(x).shape
+        (1, 3, 7, 7)
+        >>> up(x, output_size=(8, 8)).shape        # output_padding 1 for this call
+        (1, 3, 8, 8)
+        >>> out = np.empty((3, 7, 7), np.float32)
+        >>> up(x[0], out=out) is out               # unbatched input, preallocated output
+        True
+        """
+        plan = self._plan
+        if self._channels_last:
+            x = to_channels_first(x, self._ndim)
+        if self._measured is not None:
+            x = check_array(x, "x")
+            plan = self._measured_plan(x.shape, compute_dtype(x, plan.weight, plan.bias),
+                                       threads, output_size)
+        if self._channels_last:
+            y = plan(x, output_size=output_size, threads=threads)
+            return write_channels_last(y, self._ndim, out)
+        return plan(x, output_size=output_size, threads=threads, out=out)
+
+    def __getstate__(self) -> dict:
+        # pickling ships the weights and parameters; the copy prepares its own packed weight
+        p = self._plan
+        return {"weight": p.weight, "bias": p.bias, "stride": p.stride, "padding": p.padding,
+                "output_padding": p.output_padding, "groups": p.groups,
+                "dilation": p.dilation, "algorithm": p.algorithm}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
     def __repr__(self) -> str:
         p = self._plan
@@ -565,6 +756,10 @@ _LAYER_EXAMPLES = {
     'gemm'
     >>> layer(np.ones((1, 8, 16, 16), np.float32)).shape
     (1, 4, 32, 32)
+    >>> layer.weight.shape, layer.bias, layer.stride, layer.padding, layer.output_padding
+    ((8, 4, 4, 4), None, (2, 2), 1, (0, 0))
+    >>> layer.dilation, layer.groups, layer.algorithm
+    ((1, 1), 1, 'auto')
 """,
     3: """
     >>> import numpy as np, fastconv
@@ -585,5 +780,13 @@ for _nd, _cls in ((1, ConvTranspose1d), (2, ConvTranspose2d), (3, ConvTranspose3
     _cls.__doc__ = (
         f"{_nd}-D transposed convolution layer: the weight is validated, copied and prepared "
         f"once.\n\n    Same parameters as :func:`conv_transpose{_nd}d` without ``x``; called as "
-        f"``layer(x, *, threads=None, out=None, output_size=None)``.\n"
+        f"``layer(x, *, threads=None, out=None, output_size=None)``. ``algorithm`` may also be "
+        f"``\"measure\"``: the first call per input shape, dtype and thread count times "
+        f"``\"gemm\"`` and ``\"phase\"`` and keeps the faster (cached in memory and in "
+        f"``FASTCONV_CACHE_DIR``).\n"
         "\n    Examples\n    --------" + _LAYER_EXAMPLES[_nd])
+
+# data_format= (channels-last data): fastconv._layout
+conv_transpose1d = with_layout(1)(conv_transpose1d)
+conv_transpose2d = with_layout(2)(conv_transpose2d)
+conv_transpose3d = with_layout(3)(conv_transpose3d)

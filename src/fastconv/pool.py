@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _dispatch, _threads
 from ._extension import load
+from ._layout import with_layout
 from ._validate import (
     MAX_SIZE,
     batched,
@@ -38,6 +39,10 @@ from .shapes import (
     resolve_padding,
 )
 
+# load the OpenMP runtime now, so that a threadpoolctl block entered before the first call
+# finds it to limit
+_threads.preload_runtime()
+
 __all__ = [
     *(f"{kind}_pool{d}d" for kind in ("max", "avg", "lp") for d in (1, 2, 3)),
     *(f"adaptive_{kind}_pool{d}d" for kind in ("avg", "max") for d in (1, 2, 3)),
@@ -45,6 +50,7 @@ __all__ = [
     "global_avg_pool", "global_max_pool", "spatial_pyramid_pool2d", "mixed_pool2d",
     *(f"{kind}Pool{d}d" for kind in ("Max", "Avg", "Lp", "AdaptiveAvg", "AdaptiveMax")
       for d in (1, 2, 3)),
+    "MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool",
 ]
 
 # Kernel kinds, as the compiled driver numbers them (enum fc_pool_kind).
@@ -606,45 +612,67 @@ for _d, _ex in _EXAMPLES.items():
 # ------------------------------------------------------------------------------------------
 # Global pools
 # ------------------------------------------------------------------------------------------
-def _global(kind: int, x, threads, out):
-    if type(x) is np.ndarray and x.flags.c_contiguous and (x.dtype is _F32 or x.dtype is _F64):
+def _check_spatial_dims(spatial_dims: object) -> int | None:
+    if spatial_dims is None:
+        return None
+    return check_int(spatial_dims, "spatial_dims", 1, 3)
+
+
+def _global(kind: int, x, spatial_dims, threads, out):
+    spatial = _check_spatial_dims(spatial_dims)
+    if (spatial is None and type(x) is np.ndarray and x.flags.c_contiguous
+            and (x.dtype is _F32 or x.dtype is _F64)):
         xc = arr = x  # the common case, without the general checks' cost
     else:
         arr = check_array(x, "x")
         xc = None
-    if arr.ndim < 3:
+    unbatched = False
+    if spatial is not None:
+        # the rule of the 1-D/2-D/3-D operators: (N, C, *spatial) or unbatched (C, *spatial)
+        arr, unbatched = batched(arr, spatial)
+    elif arr.ndim < 3:
         raise ValueError(f"x must have shape (N, C, *spatial) with at least one spatial dim, "
-                         f"got shape {arr.shape} (the spatial rank is ndim - 2, so an "
-                         f"unbatched input needs a leading batch axis: x[None])")
+                         f"got shape {arr.shape} (without spatial_dims the spatial rank is "
+                         f"ndim - 2: pass spatial_dims= to give an unbatched input)")
     if xc is None:
         xc = working_copy(arr, _working_dtype(arr, keep_int=kind == _MAX))
     dtype = xc.dtype
     n, c = xc.shape[:2]
     size = math.prod(xc.shape[2:])
     if size == 0:
-        raise ValueError(f"x must have non-empty spatial dims, got shape {arr.shape}")
+        raise ValueError(f"x must have non-empty spatial dims, got shape {np.shape(x)}")
     shape = (n, c) + (1,) * (xc.ndim - 2)
-    y = np.empty(shape, dtype=dtype) if out is None else check_out(out, shape, dtype, [arr])
+    y = _output(out, shape, unbatched, dtype, (x,))
     _driver().global_pool(kind, _code(dtype), xc.reshape(n * c, size), y.reshape(n * c),
                           _dispatch.isa_index(), _thread_count(threads, xc.size))
-    return y
+    return _finish(y, unbatched, out)
 
 
-def global_avg_pool(x, *, threads=None, out=None):
+_GLOBAL_X = """
+    x : array_like
+        ``(N, C, *spatial)``. Without ``spatial_dims`` the batch dim is required and the
+        spatial rank is ``x.ndim - 2``: a 3-D input is a batch of 1-D signals ``(N, C, W)``,
+        never an unbatched image (it cannot be both); give an unbatched ``(C, H, W)`` as
+        ``x[None]`` or with ``spatial_dims=2``.
+    spatial_dims : {1, 2, 3} or None, keyword-only
+        The spatial rank, when known: ``x`` may then be ``(N, C, *spatial)`` or unbatched
+        ``(C, *spatial)`` (the rule of every 1-D/2-D/3-D operator), and an unbatched input
+        gives an unbatched ``(C, 1, ..., 1)`` output."""
+
+
+def global_avg_pool(x, *, spatial_dims=None, threads=None, out=None):
     """Mean over every spatial dim: ``(N, C, *spatial)`` → ``(N, C, 1, ..., 1)``.
 
-    A reduction over each contiguous ``(n, c)`` plane. The spatial rank is ``x.ndim - 2``.
+    A reduction over each contiguous ``(n, c)`` plane.
 
     Parameters
-    ----------
-    x : array_like
-        Input with at least one spatial dim; computed in float32 or float64.
+    ----------{GLOBAL_X}
 {COMMON}
 
     Returns
     -------
     numpy.ndarray
-        ``(N, C, 1, ..., 1)`` means.
+        ``(N, C, 1, ..., 1)`` means (``(C, 1, ..., 1)`` for an unbatched input).
 
     Examples
     --------
@@ -653,25 +681,25 @@ def global_avg_pool(x, *, threads=None, out=None):
     array([[[[1.5]],
     <BLANKLINE>
             [[5.5]]]])
+    >>> fastconv.global_avg_pool(np.arange(8.0).reshape(2, 2, 2), spatial_dims=2).shape
+    (2, 1, 1)
     """
-    return _global(_AVG, x, threads, out)
+    return _global(_AVG, x, spatial_dims, threads, out)
 
 
-def global_max_pool(x, *, threads=None, out=None):
+def global_max_pool(x, *, spatial_dims=None, threads=None, out=None):
     """Max over every spatial dim: ``(N, C, *spatial)`` → ``(N, C, 1, ..., 1)``.
 
-    NaN propagates; integer dtypes are kept. The spatial rank is ``x.ndim - 2``.
+    NaN propagates; integer dtypes are kept.
 
     Parameters
-    ----------
-    x : array_like
-        Input with at least one spatial dim.
+    ----------{GLOBAL_X}
 {COMMON}
 
     Returns
     -------
     numpy.ndarray
-        ``(N, C, 1, ..., 1)`` maxima.
+        ``(N, C, 1, ..., 1)`` maxima (``(C, 1, ..., 1)`` for an unbatched input).
 
     Examples
     --------
@@ -680,11 +708,11 @@ def global_max_pool(x, *, threads=None, out=None):
     array([[[2],
             [5]]])
     """
-    return _global(_MAX, x, threads, out)
+    return _global(_MAX, x, spatial_dims, threads, out)
 
 
-global_avg_pool.__doc__ = _plain_doc(global_avg_pool.__doc__)
-global_max_pool.__doc__ = _plain_doc(global_max_pool.__doc__)
+global_avg_pool.__doc__ = _plain_doc(global_avg_pool.__doc__).replace("{GLOBAL_X}", _GLOBAL_X)
+global_max_pool.__doc__ = _plain_doc(global_max_pool.__doc__).replace("{GLOBAL_X}", _GLOBAL_X)
 
 
 # ------------------------------------------------------------------------------------------
@@ -796,6 +824,16 @@ for _d, _ex in _EXAMPLES.items():
 # ------------------------------------------------------------------------------------------
 # Spatial pyramid and mixed pooling
 # ------------------------------------------------------------------------------------------
+def _check_levels(levels: object) -> tuple[int, ...]:
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, (Sequence, np.ndarray)):
+        raise TypeError(f"levels must be a sequence of ints >= 1, got {levels!r}")
+    checked = tuple(check_int(level, f"levels[{i}]", 1, MAX_SIZE)
+                    for i, level in enumerate(levels))
+    if not checked:
+        raise ValueError("levels must name at least one level, got ()")
+    return checked
+
+
 def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out=None):
     """Spatial pyramid pooling (He et al., SPP-net): a fixed-length vector from any H, W.
 
@@ -825,12 +863,7 @@ def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out
     array([[15.,  5.,  7., 13., 15.]], dtype=float32)
     """
     mode = check_choice(mode, "mode", ("max", "avg"))
-    if isinstance(levels, (str, bytes)) or not isinstance(levels, (Sequence, np.ndarray)):
-        raise TypeError(f"levels must be a sequence of ints >= 1, got {levels!r}")
-    levels = tuple(check_int(level, f"levels[{i}]", 1, MAX_SIZE)
-                   for i, level in enumerate(levels))
-    if not levels:
-        raise ValueError("levels must name at least one level, got ()")
+    levels = _check_levels(levels)
     xc, dtype, unbatched = _prepare(x, 2)
     n, c = xc.shape[:2]
     width = c * sum(level * level for level in levels)
@@ -839,7 +872,7 @@ def spatial_pyramid_pool2d(x, levels=(1, 2, 4), mode="max", *, threads=None, out
     start = 0
     for level in levels:
         part = _adaptive(kind, xc, 2, (level, level), False, threads, None)
-        y[:, start:start + c * level * level] = part.reshape(n, -1)
+        y[:, start:start + c * level * level] = part.reshape(n, c * level * level)
         start += c * level * level
     return _finish(y, unbatched, out)
 
@@ -855,8 +888,40 @@ def _check_alpha(alpha: object) -> float:
     return value
 
 
-def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, threads=None, out=None):
-    """Mixed pooling (Yu et al.): ``alpha * max_pool2d + (1 - alpha) * avg_pool2d``.
+def _mixed_rng(mode: str, seed: object, rng: object):
+    """The generator of ``mode="random"`` (None for ``"blend"``): ``rng``, or one from ``seed``."""
+    if mode == "blend":
+        if seed is not None or rng is not None:
+            raise ValueError(f"seed and rng are for mode='random', got mode='blend' with "
+                             f"seed={seed!r}, rng={rng!r}")
+        return None
+    if seed is not None and rng is not None:
+        raise ValueError(f"give seed or rng, not both: got seed={seed!r} and rng={rng!r}")
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r} of type "
+                            f"{type(rng).__name__}")
+        return rng
+    if seed is not None and (isinstance(seed, (bool, np.bool_, float, np.floating))
+                             or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"seed must be an int or None, got {seed!r} of type "
+                        f"{type(seed).__name__}")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed!r}")
+    return np.random.default_rng(None if seed is None else int(seed))
+
+
+def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, mode="blend",
+                 dilation=1, ceil_mode=False, seed=None, rng=None, threads=None, out=None):
+    """Mixed pooling (Yu et al., 2014): max and average pooling over the same window, mixed.
+
+    ``mode="blend"`` (default): ``alpha * max_pool2d + (1 - alpha) * avg_pool2d``.
+    ``mode="random"``: the paper's training-time rule, each pooling region (every output
+    element, per image and channel) is *either* its max or its average, the max with
+    probability ``alpha``: region ``(n, c, i, j)`` takes the max when
+    ``rng.random(output_shape)[n, c, i, j] < alpha``. A call with the same ``seed`` (or a
+    generator in the same state) makes the same choices. At inference the paper fixes the
+    choice; ``mode="blend"`` with the same ``alpha`` gives its expectation.
 
     Both pools use the same window; padding is excluded from both (the average divides by the
     number of real elements).
@@ -867,13 +932,24 @@ def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, threads=N
         ``(N, C, H, W)`` or unbatched ``(C, H, W)``; computed in float32 or float64.
     kernel_size, stride, padding : as for :func:`max_pool2d`
     alpha : float
-        Weight of the max, ``0 <= alpha <= 1``.
+        ``0 <= alpha <= 1``: the weight of the max (``"blend"``) or the probability that a
+        region takes the max (``"random"``).
+    mode : {"blend", "random"}, keyword-only
+    dilation : int or tuple of int, keyword-only
+        Spacing between window taps, as for :func:`max_pool2d`.
+    ceil_mode : bool, keyword-only
+        Round the output size up (PyTorch's rule, as for :func:`max_pool2d`).
+    seed : int or None, keyword-only
+        ``mode="random"``: seed of a new ``numpy.random.default_rng``.
+    rng : numpy.random.Generator or None, keyword-only
+        ``mode="random"``: the generator to draw from (advanced by the call). Neither ``seed``
+        nor ``rng``: fresh entropy.
 {COMMON}
 
     Returns
     -------
     numpy.ndarray
-        The blended pool.
+        The mixed pool.
 
     Examples
     --------
@@ -882,17 +958,26 @@ def mixed_pool2d(x, kernel_size, stride=None, padding=0, alpha=0.5, *, threads=N
     >>> fastconv.mixed_pool2d(x, 2, alpha=0.5)
     array([[[[ 3.75,  5.75],
              [11.75, 13.75]]]], dtype=float32)
+    >>> y = fastconv.mixed_pool2d(x, 2, mode="random", seed=0)
+    >>> bool(np.all((y == fastconv.max_pool2d(x, 2)) | (y == fastconv.avg_pool2d(x, 2))))
+    True
     """
     a = _check_alpha(alpha)
+    mode = check_choice(mode, "mode", ("blend", "random"))
+    generator = _mixed_rng(mode, seed, rng)
     xc, dtype, unbatched = _prepare(x, 2)
-    w = _window(xc.shape, 2, kernel_size, stride, padding, 1, False)
+    w = _window(xc.shape, 2, kernel_size, stride, padding, dilation, ceil_mode)
     shape = xc.shape[:2] + w.out_size
     y = _output(out, shape, unbatched, dtype, (x,))
     avg = np.empty(shape, dtype=dtype)
     _run_window(_MAX, xc, y, None, w, threads)
     _run_window(_AVG, xc, avg, None, w, threads, count_include_pad=False)
-    y *= dtype.type(a)
-    y += dtype.type(1.0 - a) * avg
+    if generator is None:
+        y *= dtype.type(a)
+        y += dtype.type(1.0 - a) * avg
+    else:
+        take_avg = generator.random(shape[1:] if unbatched else shape) >= a
+        np.copyto(y, avg, where=take_avg.reshape(shape))
     return _finish(y, unbatched, out)
 
 
@@ -1036,3 +1121,113 @@ AdaptiveAvgPool3d = _adaptive_layer("AdaptiveAvgPool3d", adaptive_avg_pool3d, 3,
 AdaptiveMaxPool1d = _adaptive_layer("AdaptiveMaxPool1d", adaptive_max_pool1d, 1, "max")
 AdaptiveMaxPool2d = _adaptive_layer("AdaptiveMaxPool2d", adaptive_max_pool2d, 2, "max")
 AdaptiveMaxPool3d = _adaptive_layer("AdaptiveMaxPool3d", adaptive_max_pool3d, 3, "max")
+
+
+class MixedPool2d(_WindowLayer):
+    """Layer form of :func:`fastconv.mixed_pool2d`, called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    With ``mode="random"`` the layer keeps one generator (from ``seed`` or ``rng``, made at
+    construction), so successive calls draw new choices, reproducibly for a given seed.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> fastconv.MixedPool2d(2, alpha=0.25)(x)
+    array([[[[ 3.125,  5.125],
+             [11.125, 13.125]]]], dtype=float32)
+    >>> layer = fastconv.MixedPool2d(2, mode="random", seed=7)
+    >>> first = layer(x)
+    >>> bool(np.array_equal(fastconv.MixedPool2d(2, mode="random", seed=7)(x), first))
+    True
+    """
+
+    _function = staticmethod(mixed_pool2d)
+    _spatial = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, alpha=0.5, *, mode="blend",
+                 dilation=1, ceil_mode=False, seed=None, rng=None):
+        _check_alpha(alpha)
+        mode = check_choice(mode, "mode", ("blend", "random"))
+        generator = _mixed_rng(mode, seed, rng)
+        _PoolLayer.__init__(self, kernel_size=kernel_size, stride=stride, padding=padding,
+                            alpha=alpha, mode=mode, dilation=dilation, ceil_mode=ceil_mode)
+        if generator is not None:
+            self._args["rng"] = generator
+
+
+class SpatialPyramidPool2d(_PoolLayer):
+    """Layer form of :func:`fastconv.spatial_pyramid_pool2d`, called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> spp = fastconv.SpatialPyramidPool2d((1, 2, 4), mode="avg")
+    >>> spp(np.ones((2, 8, 13, 17), np.float32)).shape
+    (2, 168)
+    """
+
+    _function = staticmethod(spatial_pyramid_pool2d)
+
+    def __init__(self, levels=(1, 2, 4), mode="max"):
+        _PoolLayer.__init__(self, levels=levels, mode=mode)
+
+    def _check(self) -> None:
+        self._args["levels"] = _check_levels(self._args["levels"])
+        check_choice(self._args["mode"], "mode", ("max", "avg"))
+
+
+class _GlobalLayer(_PoolLayer):
+    def __init__(self, spatial_dims=None):
+        _PoolLayer.__init__(self, spatial_dims=spatial_dims)
+
+    def _check(self) -> None:
+        _check_spatial_dims(self._args["spatial_dims"])
+
+
+class GlobalAvgPool(_GlobalLayer):
+    """Layer form of :func:`fastconv.global_avg_pool` (same ``spatial_dims`` rule), called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.GlobalAvgPool()(np.ones((2, 3, 4, 5), np.float32)).shape
+    (2, 3, 1, 1)
+    >>> fastconv.GlobalAvgPool(spatial_dims=2)(np.ones((3, 4, 5), np.float32)).shape
+    (3, 1, 1)
+    """
+
+    _function = staticmethod(global_avg_pool)
+
+
+class GlobalMaxPool(_GlobalLayer):
+    """Layer form of :func:`fastconv.global_max_pool` (same ``spatial_dims`` rule), called as
+    ``layer(x, *, threads=None, out=None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.GlobalMaxPool()(np.arange(6.0).reshape(1, 2, 3))
+    array([[[2.],
+            [5.]]])
+    """
+
+    _function = staticmethod(global_max_pool)
+
+
+# data_format= (channels-last data) on every pooling function: fastconv._layout. The layer
+# objects above keep the plain functions.
+for _d in (1, 2, 3):
+    for _name in (f"max_pool{_d}d", f"avg_pool{_d}d", f"lp_pool{_d}d",
+                  f"adaptive_avg_pool{_d}d", f"adaptive_max_pool{_d}d"):
+        globals()[_name] = with_layout(_d)(globals()[_name])
+    globals()[f"max_unpool{_d}d"] = with_layout(_d, arrays=("x", "indices"))(
+        globals()[f"max_unpool{_d}d"])
+global_avg_pool = with_layout(None)(global_avg_pool)
+global_max_pool = with_layout(None)(global_max_pool)
+spatial_pyramid_pool2d = with_layout(2, output=False)(spatial_pyramid_pool2d)
+mixed_pool2d = with_layout(2)(mixed_pool2d)
+del _d, _name

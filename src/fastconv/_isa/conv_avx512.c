@@ -1,10 +1,10 @@
 /* Convolution kernels for avx512 (compiled with that ISA's flags only): the direct,
  * depthwise and im2col+GEMM templates of fastconv/direct.h, depthwise.h and im2col.h, once per
- * dtype. 64-byte vectors; 8 output channels per direct-kernel register block. */
+ * dtype. Vector width and the direct kernel's register block come from fastconv/isa.h. */
 #define FC_ISA_NAME avx512
 #define FC_ISA_ENUM FC_ISA_AVX512
-#define FC_VEC_BYTES 64
-#define FC_DIRECT_OB 8
+#define FC_VEC_BYTES FC_CAT(FC_VEC_BYTES_, FC_ISA_NAME)
+#define FC_DIRECT_OB FC_CAT(FC_DIRECT_OB_, FC_ISA_NAME)
 
 #define FC_T float
 #define FC_T_BYTES 4

@@ -25,47 +25,31 @@
                                   const T *bias, T *y, int nthreads);
 #define FC_CONVT_ARGS isa, algorithm, g, x, prepared, weight, bias, y, nthreads
 
-#if FC_HAVE_AVX2
-FC_CONVT_ENTRY(f32, float, avx2)
-FC_CONVT_ENTRY(f64, double, avx2)
-#endif
-#if FC_HAVE_AVX512
-FC_CONVT_ENTRY(f32, float, avx512)
-FC_CONVT_ENTRY(f64, double, avx512)
-#endif
-#if FC_HAVE_NEON
-FC_CONVT_ENTRY(f32, float, neon)
-FC_CONVT_ENTRY(f64, double, neon)
-#endif
+#define FC_CONVT_DECLARE_X(ENUM, ISA, _) \
+    FC_CONVT_ENTRY(f32, float, ISA)       \
+    FC_CONVT_ENTRY(f64, double, ISA)
+FC_FOR_EACH_SIMD_ISA(FC_CONVT_DECLARE_X, _)
+#undef FC_CONVT_DECLARE_X
+
+#define FC_CONVT_CASE(ENUM, ISA, DT) \
+    case ENUM: return fc_convt_run_##DT##_##ISA(FC_CONVT_ARGS);
 
 int fc_convt_run_f32(int isa, int algorithm, const fc_convt_geometry *g, const float *x,
                      const float *prepared, const float *weight, const float *bias, float *y,
                      int nthreads)
 {
-#if FC_HAVE_AVX512
-    if (isa == FC_ISA_AVX512) return fc_convt_run_f32_avx512(FC_CONVT_ARGS);
-#endif
-#if FC_HAVE_AVX2
-    if (isa == FC_ISA_AVX2) return fc_convt_run_f32_avx2(FC_CONVT_ARGS);
-#endif
-#if FC_HAVE_NEON
-    if (isa == FC_ISA_NEON) return fc_convt_run_f32_neon(FC_CONVT_ARGS);
-#endif
-    return fc_convt_run_f32_scalar(FC_CONVT_ARGS);
+    switch (isa) {
+        FC_FOR_EACH_SIMD_ISA(FC_CONVT_CASE, f32)
+    default: return fc_convt_run_f32_scalar(FC_CONVT_ARGS);
+    }
 }
 
 int fc_convt_run_f64(int isa, int algorithm, const fc_convt_geometry *g, const double *x,
                      const double *prepared, const double *weight, const double *bias, double *y,
                      int nthreads)
 {
-#if FC_HAVE_AVX512
-    if (isa == FC_ISA_AVX512) return fc_convt_run_f64_avx512(FC_CONVT_ARGS);
-#endif
-#if FC_HAVE_AVX2
-    if (isa == FC_ISA_AVX2) return fc_convt_run_f64_avx2(FC_CONVT_ARGS);
-#endif
-#if FC_HAVE_NEON
-    if (isa == FC_ISA_NEON) return fc_convt_run_f64_neon(FC_CONVT_ARGS);
-#endif
-    return fc_convt_run_f64_scalar(FC_CONVT_ARGS);
+    switch (isa) {
+        FC_FOR_EACH_SIMD_ISA(FC_CONVT_CASE, f64)
+    default: return fc_convt_run_f64_scalar(FC_CONVT_ARGS);
+    }
 }

@@ -50,19 +50,13 @@ const fc_gemm_config_f64 fc_gemm_config_f64_scalar = {
 FC_SCALAR_FMA_LOOP(float, f32)
 FC_SCALAR_FMA_LOOP(double, f64)
 
+#define FC_GEMM_CONFIG_CASE(ENUM, ISA, DT) \
+    case ENUM: return &fc_gemm_config_##DT##_##ISA;
+
 const fc_gemm_config_f32 *fc_gemm_config_get_f32(int isa)
 {
     switch (isa) {
-    case FC_ISA_SCALAR: return &fc_gemm_config_f32_scalar;
-#if FC_HAVE_AVX2
-    case FC_ISA_AVX2: return &fc_gemm_config_f32_avx2;
-#endif
-#if FC_HAVE_AVX512
-    case FC_ISA_AVX512: return &fc_gemm_config_f32_avx512;
-#endif
-#if FC_HAVE_NEON
-    case FC_ISA_NEON: return &fc_gemm_config_f32_neon;
-#endif
+        FC_FOR_EACH_ISA(FC_GEMM_CONFIG_CASE, f32)
     default: return NULL;
     }
 }
@@ -70,16 +64,7 @@ const fc_gemm_config_f32 *fc_gemm_config_get_f32(int isa)
 const fc_gemm_config_f64 *fc_gemm_config_get_f64(int isa)
 {
     switch (isa) {
-    case FC_ISA_SCALAR: return &fc_gemm_config_f64_scalar;
-#if FC_HAVE_AVX2
-    case FC_ISA_AVX2: return &fc_gemm_config_f64_avx2;
-#endif
-#if FC_HAVE_AVX512
-    case FC_ISA_AVX512: return &fc_gemm_config_f64_avx512;
-#endif
-#if FC_HAVE_NEON
-    case FC_ISA_NEON: return &fc_gemm_config_f64_neon;
-#endif
+        FC_FOR_EACH_ISA(FC_GEMM_CONFIG_CASE, f64)
     default: return NULL;
     }
 }
@@ -229,25 +214,48 @@ static fc_gemm_plan fc_gemm_make_plan(int M, int N, int K, int mr, int nr, int n
 
 double fc_gemm_fma_peak_run(int isa, int dtype, long iters, int nthreads)
 {
-    double (*loop)(long) = dtype == FC_GEMM_F64 ? fc_gemm_fma_loop_f64_scalar
-                                                : fc_gemm_fma_loop_f32_scalar;
-#if FC_HAVE_AVX2
-    if (isa == FC_ISA_AVX2)
-        loop = dtype == FC_GEMM_F64 ? fc_gemm_fma_loop_f64_avx2 : fc_gemm_fma_loop_f32_avx2;
-#endif
-#if FC_HAVE_AVX512
-    if (isa == FC_ISA_AVX512)
-        loop = dtype == FC_GEMM_F64 ? fc_gemm_fma_loop_f64_avx512 : fc_gemm_fma_loop_f32_avx512;
-#endif
-#if FC_HAVE_NEON
-    if (isa == FC_ISA_NEON)
-        loop = dtype == FC_GEMM_F64 ? fc_gemm_fma_loop_f64_neon : fc_gemm_fma_loop_f32_neon;
-#endif
-    (void)isa, (void)nthreads; /* unused in scalar-only / serial builds */
+#define FC_GEMM_FMA_LOOP_CASE(ENUM, ISA, _)                                                \
+    case ENUM:                                                                             \
+        loop = dtype == FC_GEMM_F64 ? fc_gemm_fma_loop_f64_##ISA : fc_gemm_fma_loop_f32_##ISA; \
+        break;
+    double (*loop)(long);
+    switch (isa) {
+        FC_FOR_EACH_ISA(FC_GEMM_FMA_LOOP_CASE, _)
+    default: return 0;
+    }
+#undef FC_GEMM_FMA_LOOP_CASE
+    (void)nthreads; /* unused in serial builds */
     double flops = 0;
     FC_OMP(parallel num_threads(nthreads) reduction(+ : flops))
     flops += loop(iters);
     return flops;
+}
+
+double fc_read_bandwidth_run(const void *buf, size_t bytes, long passes, int nthreads)
+{
+    /* each thread reads its own contiguous share, whole 64-byte lines, `passes` times */
+    const uint64_t *words = (const uint64_t *)buf;
+    const size_t lines = bytes / 64;
+    uint64_t sum = 0;
+    double done = 0;
+    (void)nthreads; /* unused in serial builds */
+    FC_OMP(parallel num_threads(nthreads) reduction(+ : sum, done))
+    {
+        const size_t team = (size_t)fc_omp_num_threads(), t = (size_t)fc_omp_thread_num();
+        const size_t first = lines * t / team, last = lines * (t + 1) / team;
+        uint64_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (long pass = 0; pass < passes; pass++) {
+            for (size_t line = first; line < last; line++) {
+                const uint64_t *w = words + line * 8;
+                for (int j = 0; j < 8; j++) acc[j] += w[j];
+            }
+        }
+        for (int j = 0; j < 8; j++) sum += acc[j];
+        done += 64.0 * (double)(last - first) * (double)passes;
+    }
+    volatile uint64_t sink = sum;
+    (void)sink;
+    return done;
 }
 
 #define FC_DRV_T float

@@ -111,20 +111,15 @@ static const fc_pool_rows_fn wide_rows[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_pool_w
 static const fc_adaptive_fn adaptive[FC_DTYPE_COUNT] = FC_ALL_DTYPES(fc_adaptive);
 
 /* The vectorised kernels exist for float32 and float64; integers always use the scalar ones. */
+#define FC_POOL_CASE(ENUM, ISA, NAME) \
+    case ENUM: return f64 ? NAME##_f64_##ISA : NAME##_f32_##ISA;
+
 static fc_pool_rows_fn pick_rows(int isa, int dtype)
 {
     const int f64 = dtype == FC_F64;
     if (dtype > FC_F64) return rows_scalar[dtype];
     switch (isa) {
-#if FC_HAVE_AVX512
-    case FC_ISA_AVX512: return f64 ? fc_pool_rows_f64_avx512 : fc_pool_rows_f32_avx512;
-#endif
-#if FC_HAVE_AVX2
-    case FC_ISA_AVX2: return f64 ? fc_pool_rows_f64_avx2 : fc_pool_rows_f32_avx2;
-#endif
-#if FC_HAVE_NEON
-    case FC_ISA_NEON: return f64 ? fc_pool_rows_f64_neon : fc_pool_rows_f32_neon;
-#endif
+        FC_FOR_EACH_SIMD_ISA(FC_POOL_CASE, fc_pool_rows)
     default: return rows_scalar[dtype];
     }
 }
@@ -134,15 +129,7 @@ static fc_global_fn pick_global(int isa, int dtype)
     const int f64 = dtype == FC_F64;
     if (dtype > FC_F64) return global_scalar[dtype];
     switch (isa) {
-#if FC_HAVE_AVX512
-    case FC_ISA_AVX512: return f64 ? fc_global_f64_avx512 : fc_global_f32_avx512;
-#endif
-#if FC_HAVE_AVX2
-    case FC_ISA_AVX2: return f64 ? fc_global_f64_avx2 : fc_global_f32_avx2;
-#endif
-#if FC_HAVE_NEON
-    case FC_ISA_NEON: return f64 ? fc_global_f64_neon : fc_global_f32_neon;
-#endif
+        FC_FOR_EACH_SIMD_ISA(FC_POOL_CASE, fc_global)
     default: return global_scalar[dtype];
     }
 }

@@ -82,12 +82,8 @@ size_t fc_winograd_scratch_bytes(int isa, int dtype, const fc_winograd_geometry 
                                              T *packed, int nthreads)                         \
     {                                                                                         \
         switch (isa) {                                                                        \
-        FC_WINO_CASE_AVX2(fc_winograd_transform_weights_##SFX,                                \
-                          (tile, c_out, cg, groups, w, G, packed, nthreads))                  \
-        FC_WINO_CASE_AVX512(fc_winograd_transform_weights_##SFX,                              \
-                            (tile, c_out, cg, groups, w, G, packed, nthreads))                \
-        FC_WINO_CASE_NEON(fc_winograd_transform_weights_##SFX,                                \
-                          (tile, c_out, cg, groups, w, G, packed, nthreads))                  \
+            FC_FOR_EACH_SIMD_ISA(FC_WINO_CASE, fc_winograd_transform_weights_##SFX,           \
+                                 (tile, c_out, cg, groups, w, G, packed, nthreads))           \
         default:                                                                              \
             fc_winograd_transform_weights_##SFX##_scalar(tile, c_out, cg, groups, w, G,       \
                                                          packed, nthreads);                   \
@@ -97,30 +93,13 @@ size_t fc_winograd_scratch_bytes(int isa, int dtype, const fc_winograd_geometry 
                                  const T *packed, const T *bias, T *y, int nthreads)          \
     {                                                                                         \
         switch (isa) {                                                                        \
-        FC_WINO_CASE_AVX2(return fc_winograd_conv2d_##SFX,                                    \
-                          (geo, x, packed, bias, y, nthreads))                                \
-        FC_WINO_CASE_AVX512(return fc_winograd_conv2d_##SFX,                                  \
-                            (geo, x, packed, bias, y, nthreads))                              \
-        FC_WINO_CASE_NEON(return fc_winograd_conv2d_##SFX,                                    \
-                          (geo, x, packed, bias, y, nthreads))                                \
+            FC_FOR_EACH_SIMD_ISA(FC_WINO_CASE, return fc_winograd_conv2d_##SFX,               \
+                                 (geo, x, packed, bias, y, nthreads))                         \
         default: return fc_winograd_conv2d_##SFX##_scalar(geo, x, packed, bias, y, nthreads); \
         }                                                                                     \
     }
 /* case FC_ISA_<X>: CALL_<x> ARGS; break;  (CALL may start with `return`) */
-#if FC_HAVE_AVX2
-#define FC_WINO_CASE_AVX2(CALL, ARGS) case FC_ISA_AVX2: CALL##_avx2 ARGS; break;
-#else
-#define FC_WINO_CASE_AVX2(CALL, ARGS)
-#endif
-#if FC_HAVE_AVX512
-#define FC_WINO_CASE_AVX512(CALL, ARGS) case FC_ISA_AVX512: CALL##_avx512 ARGS; break;
-#else
-#define FC_WINO_CASE_AVX512(CALL, ARGS)
-#endif
-#if FC_HAVE_NEON
-#define FC_WINO_CASE_NEON(CALL, ARGS) case FC_ISA_NEON: CALL##_neon ARGS; break;
-#else
-#define FC_WINO_CASE_NEON(CALL, ARGS)
-#endif
+#define FC_WINO_CASE(ENUM, ISA, CALL, ARGS) \
+    case ENUM: CALL##_##ISA ARGS; break;
 FC_WINO_DISPATCH(float, f32)
 FC_WINO_DISPATCH(double, f64)

@@ -59,6 +59,11 @@ def ndim_of(**named: Any) -> tuple[int, bool]:
             raise ValueError(f"{name} must have at least one entry (one per spatial dim), "
                              f"got {value!r}")
         if ndim and length != ndim:
+            if "padding" in (name, source):
+                # name what padding accepts, not the other argument (an operator may have
+                # passed a size of its own there)
+                padding = value if name == "padding" else named["padding"]
+                raise padding_forms_error(padding, length if name != "padding" else ndim)
             raise ValueError(
                 f"{name} has {length} entries but {source} has {ndim} (one per spatial dim): "
                 f"{name}={value!r}, {source}={named[source]!r}")
@@ -87,6 +92,24 @@ def optional_per_dim(value: Any, name: str, ndim: int) -> tuple[int | None, ...]
     return tuple(None if v is None else check_int(v, label(i), 1) for i, v in enumerate(items))
 
 
+def padding_forms_error(padding: Any, ndim: int) -> ValueError:
+    """The error for a padding tuple of the wrong length: the forms accepted and what was given.
+
+    A flat ``(left, right, top, bottom)`` tuple (``torch.nn.functional.pad``'s form) is the
+    common mistake, so the message then shows the pairs form it should have been.
+    """
+    count = len(padding) if is_per_dim(padding) else 1
+    message = (f"padding must be an int, a string, a tuple of {ndim} ints or a tuple of {ndim} "
+               f"(before, after) pairs (one per spatial dim); got {padding!r} ({count} "
+               f"entries)")
+    if count == 2 * ndim and not any(is_per_dim(p) for p in padding):
+        sides = ("(front, back)", "(top, bottom)", "(left, right)")[-ndim:] if ndim <= 3 else (
+            ("(before, after)",) * ndim)
+        message += (f". A flat tuple of {count} ints is torch.nn.functional.pad's form (last "
+                    f"dim first), not a padding form: write ({', '.join(sides)})")
+    return ValueError(message)
+
+
 def explicit_padding(padding: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     """An explicit padding (int, per-dim ints, or (before, after) pairs) as pairs per dim."""
     if not is_per_dim(padding):
@@ -94,8 +117,7 @@ def explicit_padding(padding: Any, ndim: int) -> tuple[tuple[int, int], ...]:
         return ((pad, pad),) * ndim
     items = list(padding)
     if len(items) != ndim:
-        raise ValueError(f"padding must be an int, a string, or a tuple of {ndim} ints or "
-                         f"(before, after) pairs (one per spatial dim), got {padding!r}")
+        raise padding_forms_error(padding, ndim)
     pairs = []
     for i, item in enumerate(items):
         if is_per_dim(item):

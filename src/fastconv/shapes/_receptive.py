@@ -300,8 +300,10 @@ def _transposed(state: _State, layer: ConvTranspose) -> None:
                     Fraction(e - 1 - pairs[dim][0], s))
         n = state.extents[dim]
         if n is not None:
+            # the padding by name when it is one: resolved "same" pairs may be negative
+            padding = layer.padding if isinstance(layer.padding, str) else (pairs[dim],)
             state.extents[dim] = _first(conv_transpose_output_size(
-                n, ks[dim], s, (pairs[dim],), ops[dim], ds[dim]))
+                n, ks[dim], s, padding, ops[dim], ds[dim]))
 
 
 def _whole(state: _State, path: str, what: str) -> None:

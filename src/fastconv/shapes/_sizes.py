@@ -11,9 +11,12 @@ The formulas, per spatial dim, with ``e = (k - 1)*d + 1`` the dilated kernel ext
   element at the end (TensorFlow ``SAME``, ONNX ``SAME_UPPER``); ``"same_lower"`` puts it at the
   start (ONNX ``SAME_LOWER``); ``"full"``: ``e - 1`` on both sides;
 - transposed ``"same"``: ``out = in * s``; ONNX's ConvTranspose rule gives the total padding
-  ``(in - 1)*s + output_padding + e - in*s = e - s + output_padding``, split as above. When that
-  total is negative no padding reaches ``in * s`` (ONNX pads are never negative), so it is a
-  ``ValueError`` rather than a silently shorter output.
+  ``t = (in - 1)*s + output_padding + e - in*s = e - s + output_padding``, split with floor
+  division: ``"same"`` starts the output window at ``floor(t / 2)`` of the full result,
+  ``"same_lower"`` at ``t - floor(t / 2)``. When the dilated kernel is shorter than the stride
+  ``t`` is negative, and so may be the pads: the window then reaches past the full result, and
+  the positions outside it are zeros (only the bias), as the ``onnx`` package's reference
+  implementation computes them.
 
 Every function takes ints or per-dim tuples and answers in the form it was given: an int if
 every size argument was an int, else a tuple with one entry per spatial dim.
@@ -61,14 +64,9 @@ def _resolve(padding: Padding, ins: tuple[int, ...], ks: tuple[int, ...], ss: tu
     for dim in range(ndim):
         e, s = extents[dim], ss[dim]
         if transposed:
-            op = ops[dim] if ops else 0
-            total = e - s + op
-            if total < 0:
-                raise ValueError(
-                    f"padding={padding!r} for a transposed convolution needs (kernel_size - 1)"
-                    f"*dilation + 1 + output_padding >= stride, got extent {e} + output_padding "
-                    f"{op} < stride {s} in dim {dim}: the output could not reach "
-                    f"input_size*stride without negative padding")
+            # may be negative (kernel extent below the stride): the split then gives negative
+            # pads, a window reaching past the full result (floor division, as ONNX's)
+            total = e - s + (ops[dim] if ops else 0)
         else:
             total = max((-(-ins[dim] // s) - 1) * s + e - ins[dim], 0)
         pairs.append(_split(total, side))
@@ -90,7 +88,9 @@ def resolve_padding(padding: Padding, input_size: Size, kernel_size: Size, strid
         Per spatial dim, or one int for every dim.
     transposed : bool
         Resolve for a transposed convolution: ``"same"`` then means output ``input_size*stride``
-        (ONNX ``ConvTranspose`` rule); ``"full"`` is refused.
+        (ONNX ``ConvTranspose`` rule); ``"full"`` is refused. When the dilated kernel plus
+        ``output_padding`` is shorter than the stride the total is negative, and so may be a
+        pad: the output window then reaches past the full result (zeros there).
     output_padding : int or tuple of int, keyword-only
         Transposed ``"same"`` only: ONNX counts it in the total padding, so the output stays
         ``input_size*stride`` whatever it is.
@@ -112,6 +112,8 @@ def resolve_padding(padding: Padding, input_size: Size, kernel_size: Size, strid
     ((4, 4),)
     >>> resolve_padding("same", 10, 4, stride=2, transposed=True)
     ((1, 1),)
+    >>> resolve_padding("same", 10, 2, stride=3, transposed=True)   # extent 2 < stride 3
+    ((-1, 0),)
     """
     ndim, _ = ndim_of(padding=padding, input_size=input_size, kernel_size=kernel_size,
                       stride=stride, dilation=dilation, output_padding=output_padding)
@@ -229,8 +231,7 @@ def conv_transpose_output_padding(input_size: Size, output_size: Size, kernel_si
     The inversion PyTorch's ``ConvTranspose`` does for ``output_size=``: the output size
     without output padding is ``base``; sizes ``base .. base + max(stride, dilation) - 1``
     are reachable, anything else is a ``ValueError``. With ``"same"`` padding the output is
-    always ``input_size * stride``, and the answer is the least output padding that keeps the
-    total padding non-negative (0 unless the dilated kernel is shorter than the stride).
+    always ``input_size * stride`` whatever the output padding, and the answer is 0.
 
     Examples
     --------
@@ -253,10 +254,8 @@ def conv_transpose_output_padding(input_size: Size, output_size: Size, kernel_si
     for dim in range(ndim):
         extent = (ks[dim] - 1) * ds[dim] + 1
         if same:
-            # the output is always in*s; the least output_padding that keeps ONNX's total
-            # padding (extent - s + output_padding) non-negative
-            base, reach = ins[dim] * ss[dim], 1
-            least = max(ss[dim] - extent, 0)
+            # the output is always in*s, whatever the output padding: the default, 0
+            base, reach, least = ins[dim] * ss[dim], 1, 0
         else:
             base = (ins[dim] - 1) * ss[dim] + extent - pads[dim][0] - pads[dim][1]
             reach, least = max(ss[dim], ds[dim]), 0

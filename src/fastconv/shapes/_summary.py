@@ -127,6 +127,12 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def _fractional(value: object) -> bool:
+    if isinstance(value, tuple):
+        return any(_fractional(v) for v in value)
+    return isinstance(value, Fraction) and value.denominator != 1
+
+
 def _plain(value: object) -> object:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
@@ -180,8 +186,11 @@ class Summary:
         self.total_params = sum(row["params"] for row in rows)
         self.total_macs = sum(row["macs"] for row in rows)
         self.receptive_field = field
-        spatial = [f for f in field.layers if not f.whole_input]
-        self.spatial_field = spatial[-1] if spatial else None
+        spatial = [i for i, f in enumerate(field.layers) if not f.whole_input]
+        self.spatial_field = field.layers[spatial[-1]] if spatial else None
+        # the footer names that layer as the table does: its path and its type
+        self._spatial_row = rows[spatial[-1]] if spatial and len(rows) == len(
+            field.layers) else None
 
     def to_dict(self) -> dict:
         """Everything as JSON-ready dicts and lists (fractions as floats).
@@ -205,6 +214,14 @@ class Summary:
             else {"layer": spatial.name, **spatial.to_dict()},
             "layers": [{key: _plain(value) for key, value in row.items()} for row in self.rows],
         }
+
+    def _layer_label(self, field: ReceptiveField) -> str:
+        row = self._spatial_row
+        name = field.name or "the whole network"
+        kind = row["layer"] if row is not None else ""
+        if field.name[:1].isdigit():
+            name = f"layer {name}"  # an index path such as 0.9: say what it indexes
+        return f"{name} ({kind})" if kind else name
 
     def __repr__(self) -> str:
         return (f"<Summary of {len(self.rows)} layers: {self.total_params:,} params, "
@@ -237,9 +254,15 @@ class Summary:
         lines.append(f"total MACs:   {self.total_macs:,} ({_engineering(self.total_macs)})")
         field = self.spatial_field
         if field is not None:
-            lines.append(f"receptive field after {field.name}: size {_text(field.size)}, "
-                         f"effective stride {_text(field.stride)}, effective padding "
-                         f"{_text(field.padding)}")
+            lines.append(f"receptive field after {self._layer_label(field)}: size "
+                         f"{_text(field.size)}, effective stride {_text(field.stride)}, "
+                         f"effective padding {_text(field.padding)}")
+        if any(_fractional(row[key]) for row in self.rows
+               for key in ("receptive_field", "stride", "padding")):
+            lines.append("'a/b': a transposed convolution of stride s counts as stride 1/s "
+                         "(Distill's convention), so fields after it are measured in "
+                         "fractions of an input pixel: stride 1/2 = two outputs per input "
+                         "pixel, size 3/2 = a field one and a half input pixels wide")
         if self.receptive_field.whole_input:
             lines.append("'whole': every output of that layer depends on the whole input")
         if self.receptive_field.reason:

@@ -67,10 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Output shape, parameters, multiply-accumulates and receptive field of\n"
                     "every layer of a network: a torchvision preset or a compact layer spec.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("network", metavar="PRESET|SPEC",
-                        help=f"one of {', '.join(presets.NAMES)}, or a layer spec (see below)")
-    parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
-                        help="input shape without the batch dim (default: 3x224x224)")
+    parser.add_argument("network", metavar="PRESET|SPEC|MODEL.onnx",
+                        help=f"one of {', '.join(presets.NAMES)}, a layer spec (see below), or "
+                             f"an ONNX file (needs the onnx package)")
+    parser.add_argument("--input", default=None, metavar="CxHxW",
+                        help="input shape without the batch dim (default: 3x224x224; for an "
+                             "ONNX file its declared shape)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -81,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
         return int(exc.code or 0)
+    if args.network.endswith(".onnx"):
+        return _onnx_main(args)
     try:
-        shape = _input_shape(args.input)
+        shape = _input_shape(args.input or "3x224x224")
         network = presets.get(args.network) if args.network in presets.NAMES \
             else parse(args.network)
         result = summary(network, shape)
@@ -96,6 +100,26 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(result)
+    return 0
+
+
+def _onnx_main(args) -> int:
+    """``fastconv shapes MODEL.onnx``: the summary of fastconv.onnx (NumPy and onnx needed)."""
+    try:
+        import fastconv.onnx as fonnx
+
+        model = fonnx.load(args.network)
+        shape = None if args.input is None else (1, *_input_shape(args.input))
+        if args.json:
+            print(json.dumps(model.summary_rows(shape), indent=2))
+        else:
+            print(model.summary(shape))
+    except ImportError as exc:
+        print(f"fastconv shapes: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"fastconv shapes: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
