@@ -29,17 +29,24 @@ __all__ = [
     "TOLERANCES",
     "assert_close",
     "ref_adaptive_avg_pool",
+    "ref_adaptive_avg_pool_backward",
     "ref_adaptive_bins",
     "ref_adaptive_max_pool",
+    "ref_adaptive_max_pool_backward",
     "ref_avg_pool",
+    "ref_avg_pool_backward",
     "ref_conv",
+    "ref_conv_backward",
     "ref_conv_output_size",
     "ref_conv_transpose",
+    "ref_conv_transpose_backward",
     "ref_conv_transpose_output_size",
+    "ref_deform_conv2d",
     "ref_global_avg_pool",
     "ref_global_max_pool",
     "ref_lp_pool",
     "ref_max_pool",
+    "ref_max_pool_backward",
     "ref_max_unpool",
     "ref_mixed_pool2d",
     "ref_pool_output_size",
@@ -603,3 +610,247 @@ def ref_mixed_pool2d(x, kernel, stride=None, padding=0, alpha=0.5, dilation=1,
     if mode == "random":
         return np.where(np.random.default_rng(seed).random(mx.shape) < alpha, mx, avg)
     return alpha * mx + (1.0 - alpha) * avg
+
+
+# --------------------------------------------------------------------------------------------
+# Deformable convolution
+# --------------------------------------------------------------------------------------------
+def ref_bilinear(plane, h, w):
+    """torchvision's deformable sampling of one (H, W) plane at float64 positions ``h``, ``w``
+    (same shape): zero where ``h <= -1``, ``h >= H``, ``w <= -1`` or ``w >= W`` (NaN positions
+    too); elsewhere the four corners ``(floor(h) + a, floor(w) + b)`` weighted ``(1 - lh or
+    lh) * (1 - lw or lw)``, a corner outside the plane contributing zero."""
+    big_h, big_w = plane.shape
+    inside = (h > -1) & (h < big_h) & (w > -1) & (w < big_w)
+    h = np.where(inside, h, 0.0)
+    w = np.where(inside, w, 0.0)
+    h0, w0 = np.floor(h), np.floor(w)
+    lh, lw = h - h0, w - w0
+    h0, w0 = h0.astype(np.int64), w0.astype(np.int64)
+    val = np.zeros(h.shape)
+    for dh, dw, weight in ((0, 0, (1 - lh) * (1 - lw)), (0, 1, (1 - lh) * lw),
+                           (1, 0, lh * (1 - lw)), (1, 1, lh * lw)):
+        hh, ww = h0 + dh, w0 + dw
+        ok = inside & (hh >= 0) & (hh < big_h) & (ww >= 0) & (ww < big_w)
+        corner = plane[np.clip(hh, 0, big_h - 1), np.clip(ww, 0, big_w - 1)]
+        val += np.where(ok, weight * np.where(ok, corner, 0.0), 0.0)
+    return val
+
+
+def ref_deform_conv2d(x, offset, w, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                      mask=None):
+    """Deformable convolution (torchvision's ``deform_conv2d``, ONNX ``DeformConv``), float64.
+
+    ``x`` (N, C_in, H, W), ``offset`` (N, 2*G*kH*kW, H_out, W_out) with a (dy, dx) pair per
+    offset group ``g`` and tap ``t = i*kW + j`` (channels ``2*(g*kH*kW + t)`` and ``+ 1``),
+    ``mask`` (N, G*kH*kW, H_out, W_out) or None. Channel ``c`` belongs to offset group
+    ``c // (C_in // G)``. ``cols[n, c, t, oh, ow]`` = :func:`ref_bilinear` of ``x[n, c]`` at
+    ``(oh*sH - pH + i*dH + dy, ow*sW - pW + j*dW + dx)``, times the mask; then
+    ``y[n, o] = bias[o] + sum_{c in group(o), t} cols[n, c, t] * w[o, c, t]``.
+    """
+    x = np.asarray(x).astype(np.float64)
+    offset = np.asarray(offset).astype(np.float64)
+    w = np.asarray(w).astype(np.float64)
+    n_batch, c_in, big_h, big_w = x.shape
+    c_out, c_in_g, kh, kw = w.shape
+    taps = kh * kw
+    s, dl = _tuple(stride, 2, "stride"), _tuple(dilation, 2, "dilation")
+    pads = ref_resolve_padding(padding, (big_h, big_w), (kh, kw), s, dl)
+    oh_n, ow_n = ref_conv_output_size((big_h, big_w), (kh, kw), s, pads, dl)
+    n_off = offset.shape[1] // (2 * taps)
+    if offset.shape != (n_batch, 2 * n_off * taps, oh_n, ow_n) or c_in % n_off:
+        raise ValueError(f"bad offset shape {offset.shape}")
+    if mask is not None:
+        mask = np.asarray(mask).astype(np.float64)
+    cpo = c_in // n_off
+    base_h = np.arange(oh_n)[:, None] * s[0] - pads[0][0]
+    base_w = np.arange(ow_n)[None, :] * s[1] - pads[1][0]
+    cols = np.zeros((n_batch, c_in, taps, oh_n, ow_n))
+    for n in range(n_batch):
+        for c in range(c_in):
+            g = c // cpo
+            for t in range(taps):
+                i, j = divmod(t, kw)
+                h = base_h + i * dl[0] + offset[n, 2 * (g * taps + t)]
+                ww = base_w + j * dl[1] + offset[n, 2 * (g * taps + t) + 1]
+                v = ref_bilinear(x[n, c], h, ww)
+                if mask is not None:
+                    v = v * mask[n, g * taps + t]
+                cols[n, c, t] = v
+    cg = cols.reshape(n_batch, groups, c_in_g * taps, oh_n, ow_n)
+    wg = w.reshape(groups, c_out // groups, c_in_g * taps)
+    y = np.einsum("ngkhw,gok->ngohw", cg, wg).reshape(n_batch, c_out, oh_n, ow_n)
+    if bias is not None:
+        y += np.asarray(bias).astype(np.float64).reshape(1, c_out, 1, 1)
+    return y
+
+
+# --------------------------------------------------------------------------------------------
+# Gradients (the backward of each operator), from the same definitions: every forward above is
+# a sum of products, so its gradient routes each output's gradient back along the products
+# that formed it. Written tap by tap like the forwards, independently of fastconv's adjoint
+# formulas (transposed convolutions, flipped kernels, GEMMs).
+# --------------------------------------------------------------------------------------------
+def _pad_source(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each position of a padded dim, the input index it copies (-1: a zero)."""
+    i = np.arange(-before, n + after)
+    if mode == "zeros":
+        return np.where((i >= 0) & (i < n), i, -1)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    if mode == "circular":
+        return i % n
+    # reflect (no edge repeat): fold into [0, n) by reflecting at 0 and n - 1
+    period = 2 * (n - 1)
+    i = np.abs(i) % period if period else np.zeros_like(i)
+    return np.where(i >= n, period - i, i)
+
+
+def ref_conv_backward(g, x, w, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """Gradients of :func:`ref_conv` (no bias term needed): ``(grad_x, grad_w, grad_bias)``.
+
+    ``y[n, o, p] = sum xpad[n, c, p*s + t*d] * w[o, c, t]``, so ``grad_w[o, c, t] = sum_{n,p}
+    g[n, o, p] * xpad[n, c, p*s + t*d]`` and ``grad_xpad[n, c, p*s + t*d] += g[n, o, p] *
+    w[o, c, t]``; each padded position's gradient then goes to the input element it copies.
+    """
+    x = np.asarray(x).astype(np.float64)
+    w = np.asarray(w).astype(np.float64)
+    g = np.asarray(g).astype(np.float64)
+    n_batch, c_in = x.shape[:2]
+    in_sizes, k = x.shape[2:], w.shape[2:]
+    d = len(in_sizes)
+    c_out, c_in_g = w.shape[:2]
+    s, dl = _tuple(stride, d, "stride"), _tuple(dilation, d, "dilation")
+    pads = ref_resolve_padding(padding, in_sizes, k, s, dl)
+    out = ref_conv_output_size(in_sizes, k, s, pads, dl)
+    assert g.shape == (n_batch, c_out) + out, (g.shape, out)
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(pads), mode=_NP_PAD_MODE[padding_mode])
+    xg = xp.reshape(n_batch, groups, c_in_g, *xp.shape[2:])
+    wg = w.reshape(groups, c_out // groups, c_in_g, *k)
+    gg = g.reshape(n_batch, groups, c_out // groups, *out)
+    gxp = np.zeros_like(xg)
+    gw = np.zeros_like(wg)
+    for tap in np.ndindex(*k):
+        window = tuple(slice(t * di, t * di + (o - 1) * si + 1, si)
+                       for t, di, o, si in zip(tap, dl, out, s))
+        sel = (slice(None),) * 3 + window
+        gxp[sel] += np.einsum("ngo...,goc->ngc...", gg, wg[(slice(None),) * 3 + tap])
+        gw[(slice(None),) * 3 + tap] = np.einsum(
+            "ngop,ngcp->goc", gg.reshape(gg.shape[:3] + (-1,)),
+            xg[sel].reshape(xg.shape[:3] + (-1,)))
+    gxp = gxp.reshape(xp.shape)
+    # route each padded position back to its source element
+    sources = [_pad_source(n, b, a, padding_mode) for n, (b, a) in zip(in_sizes, pads)]
+    strides = [math.prod(in_sizes[i + 1:]) for i in range(d)]
+    flat = _outer([np.where(src >= 0, src * st, 0) for src, st in zip(sources, strides)], np.add)
+    real = _outer([src >= 0 for src in sources], np.logical_and)
+    gx = np.zeros((n_batch * c_in, math.prod(in_sizes)))
+    np.add.at(gx, (slice(None), flat[real]),
+              gxp.reshape(n_batch * c_in, *xp.shape[2:])[(slice(None),) + np.nonzero(real)])
+    return gx.reshape(x.shape), gw.reshape(w.shape), g.sum(axis=(0, *range(2, g.ndim)))
+
+
+def ref_conv_transpose_backward(g, x, w, stride=1, padding=0, output_padding=0, groups=1,
+                                dilation=1):
+    """Gradients of :func:`ref_conv_transpose`: ``(grad_x, grad_w, grad_bias)``.
+
+    The output is a crop of the full scatter ``full[n, o, j*s + t*d] += x[n, c, j] * w[c, o,
+    t]``; the gradient of ``full`` is ``g`` placed at the crop (zero elsewhere), and each
+    product's gradient follows.
+    """
+    x = np.asarray(x).astype(np.float64)
+    w = np.asarray(w).astype(np.float64)
+    g = np.asarray(g).astype(np.float64)
+    n_batch, c_in = x.shape[:2]
+    in_sizes, k = x.shape[2:], w.shape[2:]
+    d = len(in_sizes)
+    c_in_g, c_out_g = c_in // groups, w.shape[1]
+    s, dl = _tuple(stride, d, "stride"), _tuple(dilation, d, "dilation")
+    op = _tuple(output_padding, d, "output_padding")
+    pads = ref_resolve_padding(padding, in_sizes, k, s, dl, transposed=True, output_padding=op)
+    out = ref_conv_transpose_output_size(in_sizes, k, s, pads, dl, op)
+    assert g.shape == (n_batch, groups * c_out_g) + out, (g.shape, out)
+    full = tuple((n - 1) * si + (kk - 1) * di + 1 + o
+                 for n, si, kk, di, o in zip(in_sizes, s, k, dl, op))
+    gfull = np.zeros((n_batch, groups, c_out_g) + full)
+    crop = tuple(slice(pb, pb + o) for (pb, _), o in zip(pads, out))
+    gfull[(slice(None),) * 3 + crop] = g.reshape(n_batch, groups, c_out_g, *out)
+    xg = x.reshape(n_batch, groups, c_in_g, *in_sizes)
+    wg = w.reshape(groups, c_in_g, c_out_g, *k)
+    gx = np.zeros_like(xg)
+    gw = np.zeros_like(wg)
+    for tap in np.ndindex(*k):
+        dest = tuple(slice(t * di, t * di + (n - 1) * si + 1, si)
+                     for t, di, n, si in zip(tap, dl, in_sizes, s))
+        gsel = gfull[(slice(None),) * 3 + dest]
+        gx += np.einsum("ngo...,gco->ngc...", gsel, wg[(slice(None),) * 3 + tap])
+        gw[(slice(None),) * 3 + tap] = np.einsum(
+            "ngop,ngcp->gco", gsel.reshape(gsel.shape[:3] + (-1,)),
+            xg.reshape(xg.shape[:3] + (-1,)))
+    return gx.reshape(x.shape), gw.reshape(w.shape), g.sum(axis=(0, *range(2, g.ndim)))
+
+
+def _scatter_taps(g, x_shape, dims, weight_of):
+    """``grad_x``: per tap, ``g * weight_of(valid, counted)`` added at the tap's flat index."""
+    n_batch, c = x_shape[:2]
+    gx = np.zeros((n_batch * c, math.prod(x_shape[2:])))
+    gflat = g.reshape(n_batch * c, -1)
+    for _, valid, counted, flat in _taps(np.zeros((1, 1) + tuple(x_shape[2:])), dims):
+        wt = weight_of(valid, counted).reshape(-1)
+        np.add.at(gx, (slice(None), flat.reshape(-1)), gflat * wt)
+    return gx.reshape(x_shape)
+
+
+def ref_max_pool_backward(g, x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Gradient of :func:`ref_max_pool`: each output's gradient to the element its index names
+    (summed where windows share the maximum)."""
+    g = np.asarray(g).astype(np.float64)
+    _, idx = ref_max_pool(x, kernel, stride, padding, dilation, ceil_mode, return_indices=True)
+    return _scatter_index(g, idx, np.shape(x))
+
+
+def _scatter_index(g, idx, x_shape):
+    rows = x_shape[0] * x_shape[1]
+    gx = np.zeros((rows, math.prod(x_shape[2:])))
+    r = np.repeat(np.arange(rows), idx[0, 0].size)
+    i = idx.reshape(-1)
+    np.add.at(gx, (r[i >= 0], i[i >= 0]), g.reshape(-1)[i >= 0])
+    return gx.reshape(x_shape)
+
+
+def ref_avg_pool_backward(g, x_shape, kernel, stride=None, padding=0, dilation=1,
+                          ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Gradient of :func:`ref_avg_pool`: each output's gradient / its divisor, to every real
+    element of its window."""
+    g = np.asarray(g).astype(np.float64)
+    dims = _pool_setup(np.zeros(x_shape), kernel, stride, padding, dilation, ceil_mode)
+    n_real = 0
+    n_counted = 0
+    for _, valid, counted, _ in _taps(np.zeros((1, 1) + tuple(x_shape[2:])), dims):
+        n_real = n_real + valid
+        n_counted = n_counted + counted
+    if divisor_override is not None:
+        div = np.full(np.shape(n_real), float(divisor_override))
+    else:
+        div = (n_counted if count_include_pad else n_real).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _scatter_taps(g, x_shape, dims, lambda valid, _: np.where(valid, 1.0 / div, 0.0))
+
+
+def ref_adaptive_avg_pool_backward(g, x_shape, output_size):
+    """Gradient of :func:`ref_adaptive_avg_pool`: each bin's gradient / its size, to its
+    elements."""
+    g = np.asarray(g).astype(np.float64)
+    out = _adaptive_out(np.zeros(x_shape), output_size)
+    dims = _adaptive_windows(x_shape[2:], out)
+    count = 0
+    for _, valid, _, _ in _taps(np.zeros((1, 1) + tuple(x_shape[2:])), dims):
+        count = count + valid
+    return _scatter_taps(g, x_shape, dims, lambda valid, _: np.where(valid, 1.0 / count, 0.0))
+
+
+def ref_adaptive_max_pool_backward(g, x, output_size):
+    """Gradient of :func:`ref_adaptive_max_pool`: to the elements its indices name."""
+    g = np.asarray(g).astype(np.float64)
+    _, idx = ref_adaptive_max_pool(x, output_size, return_indices=True)
+    return _scatter_index(g, idx, np.shape(x))

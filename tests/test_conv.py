@@ -275,8 +275,13 @@ def test_layer_matches_function_and_copies_weights():
     out = np.empty((8, 9, 5), np.float32)
     assert layer(x[1], out=out) is out
     assert_close(out, expected[1], np.float32)
-    with pytest.raises(ValueError):
-        layer.weight[0, 0, 0, 0] = 1.0
+    # the layer's own weight: updated in place (an optimiser step), used after refresh()
+    layer.weight[0, 0, 0, 0] += 1.0
+    layer.refresh()
+    w_new = w_orig.copy()
+    w_new[0, 0, 0, 0] += 1.0
+    assert_close(layer(x), ref_conv(x, w_new, b_orig, padding="same", stride=(1, 2)),
+                 np.float32)
 
 
 @pytest.mark.parametrize("isa_name", ("scalar", "best"))

@@ -313,6 +313,9 @@ def test_lazy_and_rechunk_warnings():
         y = fdask.conv2d(x, w)
     assert isinstance(y, da.Array)
     _close(y.compute(), fastconv.conv2d(X2, w))
+    with pytest.warns(fdask.RechunkWarning, match="channels"):  # unbatched too
+        y = fdask.conv2d(x[0], w)
+    _close(y.compute(), fastconv.conv2d(X2[0], w))
     x = x.rechunk({1: -1})
     with pytest.raises(ValueError, match="return_indices"):
         fdask.max_pool2d(x, 2, return_indices=True)

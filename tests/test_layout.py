@@ -144,3 +144,15 @@ def test_global_and_pyramid_pools_channels_last():
 def test_layout_errors_name_the_argument(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call(np.ones((1, 8, 8, 3)))
+
+
+def test_interpolate_channels_last():
+    x = np.random.default_rng(4).standard_normal((2, 5, 6, 3))
+    for mode in ("nearest", "bilinear", "bicubic"):
+        expected = _last(fastconv.interpolate(_first(x, 2), scale_factor=2, mode=mode), 2)
+        y = fastconv.interpolate(x, scale_factor=2, mode=mode, data_format="NHWC")
+        np.testing.assert_array_equal(y, expected)
+    out = np.empty((2, 8, 8, 3))
+    assert fastconv.interpolate(x, size=(8, 8), data_format="NHWC", out=out) is out
+    with pytest.raises(ValueError, match="data_format"):
+        fastconv.interpolate(x, scale_factor=2, data_format="HWC")

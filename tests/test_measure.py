@@ -285,3 +285,24 @@ def test_ties_keep_the_fallback(monkeypatch):
     monkeypatch.setattr(_measure, "_time", lambda c: next(results))
     assert _measure.choose("noise", {"a": None, "b": None, "c": None}, "a",
                            disk=False).algorithm == "a"
+
+
+def test_tune_cli_onnx_model(cache_dir, tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("fastconv.onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from fastconv import _tune_cli
+
+    w = numpy_helper.from_array(_rand((8, 4, 3, 3)), "w")
+    node = helper.make_node("Conv", ["input", "w"], ["out"], pads=[1, 1, 1, 1])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 9, 9])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 9, 9])], [w])
+    path = str(tmp_path / "tiny.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert _tune_cli.main([path, "--input", "1x4x9x9"]) == 0
+    assert "tuned" in capsys.readouterr().out
+    (entry,) = _measure.load().values()
+    assert entry["algorithm"] in _algorithms.MEASURED[:4]
+    assert _tune_cli.main([path]) == 2  # --input is needed

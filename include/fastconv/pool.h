@@ -50,6 +50,10 @@ int fc_global_pool(int kind, int dtype, int64_t planes, int64_t size, const void
  * elements are copied bitwise (elsize bytes), indices are trusted to lie in [0, out_size). */
 int fc_max_unpool(int elsize, int64_t planes, int64_t in_size, int64_t out_size, const void *x,
                   const int64_t *indices, void *y, int nthreads);
+/* The max-pool gradient: per plane, y (out_size, zeroed here) += g (in_size) at indices
+ * (float32 elsize 4 / float64 elsize 8; index -1, a window without a real element, skipped). */
+int fc_max_pool_backward(int elsize, int64_t planes, int64_t in_size, int64_t out_size,
+                         const void *g, const int64_t *indices, void *y, int nthreads);
 
 /* What every output row needs, computed once per call by the dispatcher (shared, read-only):
  * output row q = od * OH + oh reads the input rows at plane offsets

@@ -18,6 +18,7 @@ _LAZY = {
     **dict.fromkeys(("conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
                      "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
                     "conv_transpose"),
+    **dict.fromkeys(("deform_conv2d", "DeformConv2d"), "deform"),
     **dict.fromkeys(tuple(f"{kind}_pool{d}d" for kind in ("max", "avg", "lp")
                           for d in (1, 2, 3))
                     + tuple(f"adaptive_{kind}_pool{d}d" for kind in ("max", "avg")
@@ -30,6 +31,12 @@ _LAZY = {
                             for d in (1, 2, 3))
                     + ("MixedPool2d", "SpatialPyramidPool2d", "GlobalAvgPool", "GlobalMaxPool"),
                     "pool"),
+    **dict.fromkeys(tuple(f"conv{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"conv_transpose{d}d_backward" for d in (1, 2, 3))
+                    + tuple(f"{kind}_pool{d}d_backward" for kind in ("max", "avg", "adaptive_avg",
+                                                                      "adaptive_max")
+                            for d in (1, 2, 3)),
+                    "gradients"),
     **dict.fromkeys(("linear", "Linear"), "fully_connected"),
     "interpolate": "resize",
 }

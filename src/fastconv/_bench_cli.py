@@ -45,6 +45,7 @@ in GB/s = (input + output [+ weight] bytes) / time; xtorch, xort = peer time / t
 examples:
   fastconv bench --suite resnet18 --threads 1,2
   fastconv bench --suite all --threads 1,2 --json out.json --markdown out.md --plot out.png
+  fastconv bench --suite models --threads 1,2   # whole models vs onnxruntime (torch needed)
   fastconv bench --suite vgg16 --stat min        # on a machine shared with other jobs
   fastconv bench --layer resnet18.conv2 --layer 64x112x112:maxpool3s2p1 --no-peers
   fastconv bench --layer big=256x28x28:conv3p1c256 --batch 8 --algorithms im2col,winograd_f4
@@ -72,8 +73,11 @@ def _parser() -> argparse.ArgumentParser:
                     "each one, next to PyTorch and ONNX Runtime when they are installed. Each "
                     "result is checked against a float64 reference before it is timed.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=("resnet18", "vgg16", "mobilenet", "unet", "all"),
-                        help="a named suite of layers (default: resnet18 unless --layer)")
+    parser.add_argument("--suite", choices=("resnet18", "vgg16", "mobilenet", "unet", "all",
+                                            "models"),
+                        help="a named suite of layers (default: resnet18 unless --layer); "
+                             "models: whole torchvision models exported to ONNX, fastconv.onnx "
+                             "vs onnxruntime (needs torch, torchvision, onnxruntime)")
     parser.add_argument("--layer", action="append", default=[], metavar="SPEC",
                         help="a catalogue layer name or [NAME=]CxSIZE:LAYER (repeatable)")
     parser.add_argument("--batch", type=int, default=1, help="batch of custom --layer shapes")
@@ -403,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
         from ._bench_subnormals import main as subnormals
 
         return subnormals(_thread_counts(args.threads), args.repeats)
+    if args.suite == "models":
+        from ._bench_models import main as models
+
+        return models(["--threads", *map(str, _thread_counts(args.threads)),
+                       "--repeat", str(max(args.repeats, 20))])
     # Idle OpenMP workers sleep instead of spinning, so the runtimes in this one process
     # (fastconv's libgomp, PyTorch's) do not steal each other's cores; read when libgomp loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -128,7 +128,9 @@ def other_cpus(before, after) -> float | None:
     if before is None or after is None or after[2] <= before[2]:
         return None
     others = (after[0] - before[0]) - (after[1] - before[1])
-    return max(0.0, others / (after[2] - before[2]))
+    # /proc/stat counts in clock ticks (10 ms): over a short interval the quotient can exceed
+    # the CPUs there are (or go below zero); neither is a measurement
+    return min(float(os.cpu_count() or 1), max(0.0, others / (after[2] - before[2])))
 
 
 def busy_cpus(interval: float = 0.25) -> float | None:

@@ -51,6 +51,15 @@ cdef extern from "fastconv/conv.h" nogil:
                            const double *packed_w, const double *bias, double *y,
                            int nthreads)
 
+cdef extern from "fastconv/deform.h" nogil:
+    int fc_deform_conv_f32(int isa, const fc_conv_geometry *g, ptrdiff_t offset_groups,
+                           const float *x, const float *offset, const float *mask,
+                           const float *packed_w, const float *bias, float *y, int nthreads)
+    int fc_deform_conv_f64(int isa, const fc_conv_geometry *g, ptrdiff_t offset_groups,
+                           const double *x, const double *offset, const double *mask,
+                           const double *packed_w, const double *bias, double *y,
+                           int nthreads)
+
 # Kernel numbers of `Runner`; the names are those of fastconv._algorithms.
 KERNELS = {"direct": 0, "depthwise": 1, "im2col": 2}
 
@@ -93,6 +102,39 @@ def pack_weight(tuple geometry, const floating[::1] weight, int isa, int nthread
             fc_conv_pack_weight_f64(isa, &g, &weight[0], &dst[0], nthreads)
     fc_fp_leave(fp)
     return packed
+
+
+def deform(tuple geometry, ptrdiff_t offset_groups, const floating[::1] x,
+           const floating[::1] offset, const floating[::1] mask, const floating[::1] weight,
+           const floating[::1] bias, floating[::1] y, int isa, int nthreads):
+    """Deformable convolution (fastconv/deform.h) into ``y``; ``weight`` packed as for im2col.
+
+    ``geometry`` as for :class:`Runner` (a 2-D problem: leading spatial dims 1); ``offset`` is
+    ``(N, 2 * offset_groups * kH * kW, oH, oW)``, ``mask`` ``(N, offset_groups * kH * kW, oH,
+    oW)`` or None, ``bias`` ``(C_out,)`` or None, all flat. The arrays must be non-empty.
+    """
+    cdef fc_conv_geometry g
+    _fill(&g, geometry)
+    cdef const floating *b = NULL
+    cdef const floating *m = NULL
+    if bias is not None:
+        b = &bias[0]
+    if mask is not None:
+        m = &mask[0]
+    cdef int rc
+    fp = fc_fp_enter(flushing())
+    with nogil:
+        if floating is float:
+            rc = fc_deform_conv_f32(isa, &g, offset_groups, &x[0], &offset[0], m, &weight[0], b,
+                                    &y[0], nthreads)
+        else:
+            rc = fc_deform_conv_f64(isa, &g, offset_groups, &x[0], &offset[0], m, &weight[0], b,
+                                    &y[0], nthreads)
+    fc_fp_leave(fp)
+    if rc != FC_CONV_OK:
+        raise MemoryError(
+            f"fastconv: could not allocate scratch memory for a deformable convolution of "
+            f"geometry {geometry}")
 
 
 cdef class Runner:

@@ -184,6 +184,116 @@ def run(output: str, threads: int | None = None, image_path: str | None = None) 
     return steps
 
 
+LEARN_LR = 3e-2       # the tutorial's learning rate for the 1x2 kernel
+LEARN_STEPS = 10
+SOBEL_STEPS = 500     # gradient descent with momentum on the mean squared error
+SOBEL_LR = 0.8
+SOBEL_MOMENTUM = 0.9
+
+
+def learn_edge_kernel(threads: int | None = None, seed: int = 0, echo=print) -> np.ndarray:
+    """The tutorial's example: recover the edge kernel ``[[-1, 1]]`` from ``(X, Y)``.
+
+    ``X`` is a 6x8 image of ones with a dark vertical band (columns 2..5 zero), ``Y`` its
+    cross-correlation with ``[[-1, 1]]``; a random 1x2 kernel is trained by ten steps of plain
+    gradient descent (learning rate 3e-2) on the summed squared error, the gradient coming from
+    :func:`fastconv.conv2d_backward`. Returns the learned kernel ``(1, 2)``.
+
+    Examples
+    --------
+    >>> from fastconv._demo import learn_edge_kernel
+    >>> k = learn_edge_kernel(echo=lambda *a: None)
+    >>> bool(abs(k[0, 0] + 1) < 0.1 and abs(k[0, 1] - 1) < 0.1)
+    True
+    """
+    import fastconv
+
+    x = np.ones((6, 8))
+    x[:, 2:6] = 0
+    x = x.reshape(1, 1, 6, 8)
+    y = fastconv.conv2d(x, np.array([[[[-1.0, 1.0]]]]), threads=threads)
+    weight = np.random.default_rng(seed).uniform(-1, 1, (1, 1, 1, 2))
+    for step in range(LEARN_STEPS):
+        y_hat = fastconv.conv2d(x, weight, threads=threads)
+        loss = float(np.sum((y_hat - y) ** 2))
+        _, grad_w, _ = fastconv.conv2d_backward(2 * (y_hat - y), x, weight, needs=("weight",),
+                                                threads=threads)
+        weight -= LEARN_LR * grad_w
+        if (step + 1) % 2 == 0:
+            echo(f"  epoch {step + 1}, loss {loss:.3f}")
+    return weight.reshape(1, 2)
+
+
+def learn_sobel(grey: np.ndarray, threads: int | None = None, seed: int = 0,
+                steps: int = SOBEL_STEPS, echo=print):
+    """Learn a 3x3 kernel whose response on ``grey`` (H, W) matches Sobel-x's.
+
+    Gradient descent with momentum on the mean squared error between the two responses
+    (``padding=1``); returns ``(kernel (3, 3), target response, learned response, loss)``.
+    """
+    import fastconv
+
+    img = grey.reshape(1, 1, *grey.shape).astype(np.float64)
+    target = fastconv.conv2d(img, SOBEL_X[None, None].astype(np.float64), padding=1,
+                             threads=threads)
+    weight = np.random.default_rng(seed).standard_normal((1, 1, 3, 3)) * 0.1
+    velocity = np.zeros_like(weight)
+    loss = float("nan")
+    for step in range(steps):
+        response = fastconv.conv2d(img, weight, padding=1, threads=threads)
+        residual = response - target
+        loss = float(np.mean(residual ** 2))
+        _, grad_w, _ = fastconv.conv2d_backward(2 * residual / residual.size, img, weight,
+                                                padding=1, needs=("weight",), threads=threads)
+        velocity = SOBEL_MOMENTUM * velocity - SOBEL_LR * grad_w
+        weight += velocity
+        if step == 0 or (step + 1) % 100 == 0:
+            echo(f"  step {step + 1:3d}, mean squared error {loss:.2e}")
+    response = fastconv.conv2d(img, weight, padding=1, threads=threads)
+    return weight[0, 0], target[0, 0], response[0, 0], loss
+
+
+def run_learn(output: str, threads: int | None = None) -> np.ndarray:
+    """``fastconv demo --learn``: the kernel-learning tutorial with fastconv's gradients."""
+    import fastconv
+
+    np.set_printoptions(precision=3, suppress=True)
+    print(f"fastconv {fastconv.__version__} demo --learn: learning a kernel from data with "
+          f"fastconv.conv2d_backward (no autograd framework)")
+    print("1) X: 6x8 ones with a dark vertical band, Y = X * [[-1, 1]]; a random 1x2 kernel, "
+          f"{LEARN_STEPS} steps of gradient descent, lr {LEARN_LR}, squared error:")
+    kernel = learn_edge_kernel(threads)
+    print(f"  learned kernel: {kernel}  (the kernel that made Y: [[-1.  1.]])")
+    print(f"2) a 3x3 kernel learned to reproduce Sobel-x on the {SIZE}x{SIZE} demo image "
+          f"({SOBEL_STEPS} steps, momentum {SOBEL_MOMENTUM}, lr {SOBEL_LR}, mean squared "
+          "error):")
+    image = synthetic_image()
+    grey = 0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2]
+    learned, target, response, _ = learn_sobel(grey, threads)
+    print("  learned kernel:            Sobel-x:")
+    for row_l, row_s in zip(learned, SOBEL_X):
+        print(f"  {np.array2string(row_l, precision=3, suppress_small=True):<26s} "
+              f"{np.array2string(row_s.astype(np.float64), precision=0)}")
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError(
+            'fastconv demo needs Pillow to write its PNG: pip install "fastconv[demo]" '
+            "(or pip install Pillow)") from None
+    pad = 8
+    lo, hi = float(target.min()), float(target.max())
+
+    def tile(a):  # both responses on the target's scale
+        return (np.clip((a - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    canvas = np.full((SIZE + 2 * pad, 2 * SIZE + 3 * pad), 255, np.uint8)
+    canvas[pad:pad + SIZE, pad:pad + SIZE] = tile(target)
+    canvas[pad:pad + SIZE, 2 * pad + SIZE:2 * pad + 2 * SIZE] = tile(response)
+    Image.fromarray(canvas).save(output)
+    print(f"wrote {output}: Sobel-x response (left) | learned kernel's response (right)")
+    return learned
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fastconv demo",
@@ -192,18 +302,27 @@ def main(argv: list[str] | None = None) -> int:
                     "receptive field and time; writes one PNG montage. Needs Pillow: "
                     'pip install "fastconv[demo]".',
         epilog="examples:\n  fastconv demo\n  fastconv demo --image photo.jpg --output "
-               "edges.png\n  fastconv demo --threads 1",
+               "edges.png\n  fastconv demo --threads 1\n  fastconv demo --learn",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default="fastconv-demo.png",
+    parser.add_argument("--output", default=None,
                         help="PNG file to write (default: fastconv-demo.png)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads to use (default: fastconv.get_num_threads())")
     parser.add_argument("--image", metavar="PATH", default=None,
                         help="your own image, any format Pillow reads (default: a synthetic "
                              f"256x256 image); scaled down to at most {MAX_SIDE} px a side")
+    parser.add_argument("--learn", action="store_true",
+                        help="learn kernels from data with fastconv's gradients instead: the "
+                             "tutorial's 1x2 edge kernel, then Sobel-x on the synthetic image "
+                             "(PNG default: fastconv-learn.png)")
     args = parser.parse_args(argv)
     try:
-        run(args.output, args.threads, args.image)
+        if args.learn:
+            run_learn("fastconv-learn.png" if args.output is None else args.output,
+                      args.threads)
+            return 0
+        run("fastconv-demo.png" if args.output is None else args.output, args.threads,
+            args.image)
     except (ImportError, ValueError) as exc:
         print(f"fastconv demo: {exc}", file=sys.stderr)
         return 1

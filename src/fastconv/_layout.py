@@ -87,12 +87,14 @@ def write_channels_last(y: np.ndarray, ndim: int, out: object) -> np.ndarray:
     return out
 
 
-def with_layout(ndim: int | None, arrays=("x",), output: bool = True, weights: bool = False):
+def with_layout(ndim: int | None, arrays=("x",), output: bool = True, weights: bool = False,
+                rank_argument: str | None = "spatial_dims"):
     """Give an operator ``data_format=`` (and, with ``weights``, ``weight_format=``).
 
-    ``ndim`` None (the global pools): the format string gives the spatial rank, passed on as
-    ``spatial_dims``. ``arrays``: the data arguments to view channels-first; ``output``:
-    whether the result (each array of a returned tuple) is written channels-last.
+    ``ndim`` None (the global pools, interpolate): the format string gives the spatial rank,
+    passed on as ``rank_argument`` unless that is None. ``arrays``: the data arguments to
+    view channels-first; ``output``: whether the result (each array of a returned tuple) is
+    written channels-last.
     """
     def decorate(function):
         signature = inspect.signature(function)
@@ -116,7 +118,7 @@ def with_layout(ndim: int | None, arrays=("x",), output: bool = True, weights: b
                 return function(*args, **kwargs)
             last, rank = channels_last(data_format, ndim)
             if not last:
-                if ndim is None:
+                if ndim is None and rank_argument:
                     kwargs = _spatial_dims(kwargs, rank)
                 return function(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
@@ -125,7 +127,7 @@ def with_layout(ndim: int | None, arrays=("x",), output: bool = True, weights: b
                     bound.arguments[name] = to_channels_first(bound.arguments[name], rank, name)
             out = bound.arguments.pop("out", None)
             call_kwargs = dict(bound.kwargs)
-            if ndim is None:
+            if ndim is None and rank_argument:
                 call_kwargs = _spatial_dims(call_kwargs, rank)
             result = function(*bound.args, **call_kwargs)
             if not output:
@@ -166,7 +168,7 @@ def _document(doc: str, ndim: int | None, weight_format: bool) -> str:
             f"(``x`` and the output then ``(N, *spatial, C)``); channels-last costs one more "
             f"pass over the input and the output (docs/quickstart.md, \"Channels-last\").")
     if ndim is None:
-        text += " The format also gives the spatial rank (``spatial_dims``)."
+        text += " The format also gives the spatial rank."
     if weight_format:
         w = WEIGHT_FORMATS[ndim]
         text += (f"\n    weight_format : {{{', '.join(repr(n) for n in w)}}} or None, "

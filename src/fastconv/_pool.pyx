@@ -42,6 +42,8 @@ cdef extern from "fastconv/pool.h" nogil:
                        void *y, int isa, int nthreads)
     int fc_max_unpool(int elsize, int64_t planes, int64_t in_size, int64_t out_size,
                       const void *x, const int64_t *indices, void *y, int nthreads)
+    int fc_max_pool_backward(int elsize, int64_t planes, int64_t in_size, int64_t out_size,
+                             const void *g, const int64_t *indices, void *y, int nthreads)
 
 MAX = 0
 AVG = 1
@@ -132,4 +134,20 @@ def max_unpool(cnp.ndarray x, cnp.ndarray indices, cnp.ndarray y, int nthreads):
     fp = fc_fp_enter(flushing())
     with nogil:
         fc_max_unpool(elsize, planes, in_size, out_size, xp, ip, yp, nthreads)
+    fc_fp_leave(fp)
+
+
+def max_pool_backward(cnp.ndarray g, cnp.ndarray indices, cnp.ndarray y, int nthreads):
+    """Sum (planes, n) float ``g`` into ``indices`` of (planes, m) ``y`` (zeroed here); index
+    -1 skipped."""
+    cdef int elsize = g.dtype.itemsize
+    cdef int64_t planes = g.shape[0]
+    cdef int64_t in_size = g.shape[1]
+    cdef int64_t out_size = y.shape[1]
+    cdef const void *gp = _data(g)
+    cdef const int64_t *ip = <const int64_t *>_data(indices)
+    cdef void *yp = _data(y)
+    fp = fc_fp_enter(flushing())
+    with nogil:
+        fc_max_pool_backward(elsize, planes, in_size, out_size, gp, ip, yp, nthreads)
     fc_fp_leave(fp)

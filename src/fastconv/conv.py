@@ -485,6 +485,10 @@ class _ConvNd:
         self._channels_last = channels_last(data_format, self._ndim)[0]
         self._spec = _spec(self._ndim, weight, bias, stride, padding, dilation, groups,
                            padding_mode, algorithm, copy=True, layer=True)
+        # the layer's own copies: an optimiser may update them in place, then refresh()
+        self._spec.weight.flags.writeable = True
+        if self._spec.bias is not None:
+            self._spec.bias.flags.writeable = True
         self._pad_zeros = not _all_finite(self._spec.weight)  # see _plan
         # weights in each kernel's form, per (dtype, kernel, ISA, geometry that shapes them)
         self._prepared: dict[tuple, np.ndarray] = {}
@@ -508,13 +512,60 @@ class _ConvNd:
 
     @property
     def weight(self) -> np.ndarray:
-        """The layer's own (read-only) copy of the weight."""
+        """The layer's own copy of the weight; update it in place, then call :meth:`refresh`."""
         return self._spec.weight
 
     @property
     def bias(self) -> np.ndarray | None:
-        """The layer's own (read-only) copy of the bias, or None."""
+        """The layer's own copy of the bias, or None; in-place updates need :meth:`refresh`."""
         return self._spec.bias
+
+    def refresh(self) -> None:
+        """Re-prepare the packed / transformed weights after ``weight`` or ``bias`` changed in
+        place (an optimiser step); until then calls may still use the old ones.
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> layer = fastconv.Conv1d(np.ones((1, 1, 2)))
+        >>> layer.weight[...] *= 2
+        >>> layer.refresh()
+        >>> layer(np.ones((1, 1, 3)))
+        array([[[4., 4.]]])
+        """
+        self._pad_zeros = not _all_finite(self._spec.weight)
+        self._prepared.clear()
+        self._calls.clear()
+
+    def backward(self, grad_output, x, *, needs=("input", "weight", "bias"), threads=None):
+        """Gradients of a call ``y = layer(x)``: ``(grad_input, grad_weight, grad_bias)``.
+
+        Same as :func:`fastconv.gradients.conv{n}d_backward` with the layer's parameters
+        (``grad_bias`` is None for a layer without bias).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> layer = fastconv.Conv1d(np.ones((1, 1, 2)), np.zeros(1))
+        >>> x = np.arange(4.0).reshape(1, 1, 4)
+        >>> gx, gw, gb = layer.backward(np.ones((1, 1, 3)), x)
+        >>> gx, gw, gb
+        (array([[[1., 2., 2., 1.]]]), array([[[3., 6.]]]), array([3.]))
+        """
+        from . import gradients
+
+        s = self._spec
+        if s.bias is None:
+            needs = tuple(n for n in needs if n != "bias")
+        fn = getattr(gradients, f"conv{self._ndim}d_backward")
+        if self._channels_last:  # the layer's data_format: channels-last in and out
+            grad_output = to_channels_first(grad_output, self._ndim, "grad_output")
+            x = to_channels_first(x, self._ndim)
+        gx, gw, gb = fn(grad_output, x, s.weight, s.stride, s.padding, s.dilation, s.groups,
+                        padding_mode=s.padding_mode, needs=needs, threads=threads)
+        if self._channels_last and gx is not None:
+            gx = write_channels_last(gx, self._ndim, None)
+        return gx, gw, gb
 
     def _prepared_weight(self, kernel: str, dtype: np.dtype, geometry: tuple,
                          isa: int) -> np.ndarray:

@@ -523,13 +523,59 @@ class _ConvTransposeNd:
 
     @property
     def weight(self) -> np.ndarray:
-        """A copy of the layer's weight ``(C_in, C_out // groups, *kernel)``."""
-        return self._plan.weight.copy()
+        """The layer's own weight ``(C_in, C_out // groups, *kernel)``; update it in place,
+        then call :meth:`refresh`."""
+        return self._plan.weight
 
     @property
     def bias(self) -> np.ndarray | None:
-        """A copy of the layer's bias, or None."""
-        return None if self._plan.bias is None else self._plan.bias.copy()
+        """The layer's own bias, or None; in-place updates need :meth:`refresh`."""
+        return self._plan.bias
+
+    def refresh(self) -> None:
+        """Re-prepare the packed weights after ``weight`` or ``bias`` changed in place (an
+        optimiser step); until then calls may still use the old ones.
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> layer = fastconv.ConvTranspose1d(np.ones((1, 1, 2)), stride=2)
+        >>> layer.weight[...] = [[[1.0, -1.0]]]
+        >>> layer.refresh()
+        >>> layer(np.ones((1, 1, 2)))
+        array([[[ 1., -1.,  1., -1.]]])
+        """
+        self._plan._weight5.clear()
+        self._plan._prepared.clear()
+        self._plan.prepared(compute_dtype(self._plan.weight, self._plan.bias))
+
+    def backward(self, grad_output, x, *, needs=("input", "weight", "bias"), threads=None):
+        """Gradients of a call ``y = layer(x)``: ``(grad_input, grad_weight, grad_bias)``,
+        as :func:`fastconv.gradients.conv_transpose{n}d_backward` with the layer's parameters
+        (``grad_bias`` is None for a layer without bias).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> layer = fastconv.ConvTranspose1d(np.ones((1, 1, 2)), stride=2)
+        >>> gx, gw, gb = layer.backward(np.arange(4.0).reshape(1, 1, 4), np.ones((1, 1, 2)))
+        >>> gx, gw, gb
+        (array([[[1., 5.]]]), array([[[2., 4.]]]), None)
+        """
+        from . import gradients
+
+        p = self._plan
+        if p.bias is None:
+            needs = tuple(n for n in needs if n != "bias")
+        fn = getattr(gradients, f"conv_transpose{self._ndim}d_backward")
+        if self._channels_last:  # the layer's data_format: channels-last in and out
+            grad_output = to_channels_first(grad_output, self._ndim, "grad_output")
+            x = to_channels_first(x, self._ndim)
+        gx, gw, gb = fn(grad_output, x, p.weight, p.stride, p.padding, p.output_padding,
+                        p.groups, p.dilation, needs=needs, threads=threads)
+        if self._channels_last and gx is not None:
+            gx = write_channels_last(gx, self._ndim, None)
+        return gx, gw, gb
 
     @property
     def stride(self) -> tuple[int, ...]:

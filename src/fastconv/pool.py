@@ -1006,6 +1006,25 @@ class _PoolLayer:
     def __call__(self, x, *, threads=None, out=None):
         return type(self)._function(x, **self._args, threads=threads, out=out)
 
+    def backward(self, grad_output, x, *, threads=None):
+        """The gradient with respect to ``x`` of a call ``y = layer(x)``
+        (:mod:`fastconv.gradients`, the layer's parameters).
+
+        Examples
+        --------
+        >>> import numpy as np, fastconv
+        >>> x = np.array([[[1.0, 3.0, 2.0, 0.0]]])
+        >>> fastconv.MaxPool1d(2).backward(np.array([[[10.0, 20.0]]]), x)
+        array([[[ 0., 10., 20.,  0.]]])
+        """
+        from . import gradients
+
+        fn = getattr(gradients, f"{type(self)._function.__name__}_backward", None)
+        if fn is None:
+            raise NotImplementedError(f"{type(self).__name__} has no backward yet")
+        args = {k: v for k, v in self._args.items() if k != "return_indices"}
+        return fn(grad_output, x, **args, threads=threads)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={value!r}" for name, value in self._args.items())
         return f"{type(self).__name__}({args})"

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import _threads
+from ._layout import with_layout
 from ._validate import check_array, check_choice, check_int, check_out, compute_dtype
 
 __all__ = ["interpolate"]
@@ -275,3 +276,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
 
 def working(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x if x.dtype == dtype else x.astype(dtype)
+
+
+# data_format= (channels-last data, the format giving the spatial rank): fastconv._layout
+interpolate = with_layout(None, rank_argument=None)(interpolate)

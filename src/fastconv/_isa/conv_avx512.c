@@ -1,6 +1,6 @@
 /* Convolution kernels for avx512 (compiled with that ISA's flags only): the direct,
- * depthwise and im2col+GEMM templates of fastconv/direct.h, depthwise.h and im2col.h, once per
- * dtype. Vector width and the direct kernel's register block come from fastconv/isa.h. */
+ * depthwise, im2col+GEMM and deformable templates of fastconv/direct.h, depthwise.h, im2col.h
+ * and deform.h, once per dtype. Vector width and the direct kernel's register block come from fastconv/isa.h. */
 #define FC_ISA_NAME avx512
 #define FC_ISA_ENUM FC_ISA_AVX512
 #define FC_VEC_BYTES FC_CAT(FC_VEC_BYTES_, FC_ISA_NAME)
@@ -13,6 +13,7 @@
 #include "fastconv/direct.h"
 #include "fastconv/depthwise.h"
 #include "fastconv/im2col.h"
+#include "fastconv/deform.h"
 #undef FC_T
 #undef FC_T_BYTES
 #undef FC_DT
@@ -25,6 +26,7 @@
 #include "fastconv/direct.h"
 #include "fastconv/depthwise.h"
 #include "fastconv/im2col.h"
+#include "fastconv/deform.h"
 #undef FC_T
 #undef FC_T_BYTES
 #undef FC_DT

@@ -334,7 +334,23 @@ typedef struct {
     const void *x;
     const int64_t *indices;
     void *y;
+    int add; /* max-pool backward: float elements summed into their index, index -1 skipped */
 } fc_unpool_job;
+
+/* Sum planes [c0, c1) of x into their indices of zeroed y (the max-pool gradient). */
+#define FC_SCATTER_ADD_PLANES(type)                                                           \
+    do {                                                                                      \
+        const type *xs = (const type *)j->x;                                                  \
+        type *ys = (type *)j->y;                                                              \
+        for (int64_t c = c0; c < c1; c++) {                                                   \
+            type *yp = ys + c * j->out_size;                                                  \
+            const type *xp = xs + c * j->in_size;                                             \
+            const int64_t *ip = j->indices + c * j->in_size;                                  \
+            memset(yp, 0, (size_t)j->out_size * sizeof(type));                               \
+            for (int64_t i = 0; i < j->in_size; i++)                                          \
+                if (ip[i] >= 0) yp[ip[i]] += xp[i];                                           \
+        }                                                                                     \
+    } while (0)
 
 /* Scatter planes [c0, c1); elements copied as raw bytes of their width. */
 #define FC_UNPOOL_PLANES(type)                                                                \
@@ -356,6 +372,11 @@ static void fc_unpool_body(void *ctx, int64_t chunk, int slot)
     const int64_t c0 = FC_RANGE(j->planes, j->chunks, chunk);
     const int64_t c1 = FC_RANGE(j->planes, j->chunks, chunk + 1);
     (void)slot;
+    if (j->add) {
+        if (j->elsize == 4) FC_SCATTER_ADD_PLANES(float);
+        else FC_SCATTER_ADD_PLANES(double);
+        return;
+    }
     switch (j->elsize) {
     case 1: FC_UNPOOL_PLANES(uint8_t); break;
     case 2: FC_UNPOOL_PLANES(uint16_t); break;
@@ -370,7 +391,18 @@ int fc_max_unpool(int elsize, int64_t planes, int64_t in_size, int64_t out_size,
     if (planes == 0) return 0;
     const int nt = team_size(nthreads, planes);
     fc_unpool_job job = {elsize, planes, in_size, out_size, fc_team_chunks(planes, nt), x,
-                         indices, y};
+                         indices, y, 0};
+    fc_team_run(fc_unpool_body, &job, job.chunks, nt);
+    return 0;
+}
+
+int fc_max_pool_backward(int elsize, int64_t planes, int64_t in_size, int64_t out_size,
+                         const void *g, const int64_t *indices, void *y, int nthreads)
+{
+    if (planes == 0) return 0;
+    const int nt = team_size(nthreads, planes);
+    fc_unpool_job job = {elsize, planes, in_size, out_size, fc_team_chunks(planes, nt), g,
+                         indices, y, 1};
     fc_team_run(fc_unpool_body, &job, job.chunks, nt);
     return 0;
 }

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .. import conv, conv_transpose, pool, resize
+from .. import conv, conv_transpose, deform, pool, resize
 from .._validate import check_int
 from . import _ops
 
@@ -422,6 +422,33 @@ class Model:
 
         def run(x, *rest, out=None):
             return (finish(layer(x, threads=threads, out=out), rest[n_in - 1:]),)
+        node.out_ok = True
+        return run
+
+    def _prep_DeformConv(self, node):  # noqa: N802
+        # inputs X, W, offset, B (optional), mask (optional); offset_group follows from offset
+        w = self._const(node.inputs[1])
+        has_b = len(node.inputs) > 3 and bool(node.inputs[3])
+        b = self._const(node.inputs[3]) if has_b else None
+        if w is None or (has_b and b is None):
+            return None  # weights computed in the graph: onnx.reference
+        if w.ndim != 4:
+            raise _fail(node, f"weight of shape {w.shape} is not 2-D (fastconv's DeformConv is)")
+        if "kernel_shape" in node.attrs and tuple(node.attrs["kernel_shape"]) != w.shape[2:]:
+            raise _fail(node, f"kernel_shape {node.attrs['kernel_shape']} does not match the "
+                              f"weight shape {w.shape}")
+        try:
+            layer = deform.DeformConv2d(w, b, stride=_ints(node, "strides", 2),
+                                        padding=_padding(node, 2),
+                                        dilation=_ints(node, "dilations", 2),
+                                        groups=node.attrs.get("group", 1))
+        except (ValueError, TypeError) as exc:
+            raise _fail(node, str(exc)) from None
+        node.layer, node.kind = layer, "fastconv"
+        threads = self._threads
+
+        def run(x, _w, offset, _b=None, mask=None, out=None):
+            return (layer(x, offset, mask, threads=threads, out=out),)
         node.out_ok = True
         return run
 
@@ -954,7 +981,7 @@ def _show(dims) -> str:
 def _macs(node, in_shapes, out_shape) -> int:
     if out_shape is None:
         return 0
-    if node.layer is not None and node.op == "Conv":
+    if node.layer is not None and node.op in ("Conv", "DeformConv"):
         w = node.layer.weight
         return math.prod(out_shape) * math.prod(w.shape[1:])
     if node.layer is not None and node.op == "ConvTranspose":

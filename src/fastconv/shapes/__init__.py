@@ -9,9 +9,9 @@ questions around them:
 - padding: :func:`resolve_padding` turns every padding form (int, per-dim, ``(before, after)``
   pairs, ``"valid"``, ``"same"``, ``"same_lower"``, ``"full"``) into explicit pairs;
 - receptive fields: :func:`receptive_field` over layer specs (:class:`Conv`,
-  :class:`ConvTranspose`, :class:`Pool`, :class:`AdaptivePool`, :class:`Linear`,
-  :class:`BatchNorm`, :class:`Flatten`, :class:`Identity`, :class:`Sequential`,
-  :class:`Parallel`);
+  :class:`DeformConv` (the field of its regular grid), :class:`ConvTranspose`, :class:`Pool`,
+  :class:`AdaptivePool`, :class:`Linear`, :class:`BatchNorm`, :class:`Flatten`,
+  :class:`Identity`, :class:`Sequential`, :class:`Parallel`);
 - model summaries: :func:`summary`, with torchvision's architectures in :mod:`.presets`;
 - checkerboard artifacts: :func:`transpose_overlap`.
 
@@ -30,6 +30,7 @@ from ._layers import (
     BatchNorm,
     Conv,
     ConvTranspose,
+    DeformConv,
     Flatten,
     Identity,
     Linear,
@@ -53,6 +54,6 @@ __all__ = [
     "conv_output_size", "conv_transpose_output_size", "conv_transpose_output_padding",
     "pool_output_size", "resolve_padding", "adaptive_pool_bins", "receptive_field",
     "ReceptiveField", "summary", "Summary", "transpose_overlap", "presets",
-    "Conv", "ConvTranspose", "Pool", "AdaptivePool", "Linear", "BatchNorm", "Flatten",
+    "Conv", "DeformConv", "ConvTranspose", "Pool", "AdaptivePool", "Linear", "BatchNorm", "Flatten",
     "Identity", "Sequential", "Parallel",
 ]

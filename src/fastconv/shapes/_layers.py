@@ -132,6 +132,39 @@ class Conv:
 
 
 @dataclass(frozen=True)
+class DeformConv(Conv):
+    """A deformable convolution (DCN v1/v2): ``DeformConv(3, padding=1, out_channels=64)``.
+
+    Sizes, parameters and weights as :class:`Conv` (``fastconv.deform_conv2d`` resolves its
+    padding and output size exactly as ``conv2d``'s; its offsets and mask are inputs, not
+    parameters). Its receptive field is unbounded in principle, each tap sampling at a learned
+    offset: :func:`receptive_field` reports that of the regular sampling grid (the field at
+    zero offsets), as for the :class:`Conv` of the same parameters.
+
+    Examples
+    --------
+    >>> from fastconv.shapes import receptive_field, summary
+    >>> s = summary([DeformConv(3, padding=1, out_channels=256)], (256, 28, 28))
+    >>> s.output_shape, s.total_params
+    ((256, 28, 28), 590080)
+    >>> receptive_field([DeformConv(3, padding=1), DeformConv(3, padding=1)]).size
+    5
+    """
+
+    def describe(self) -> str:
+        """The spec in the compact layer language of ``fastconv shapes``.
+
+        Examples
+        --------
+        >>> DeformConv(3, stride=2, padding=1, out_channels=64).describe()
+        'dconv3s2p1c64'
+        """
+        return _window_text("dconv", self.kernel_size, self.stride, self.padding,
+                            self.dilation) + _channels_text(self.out_channels, self.groups,
+                                                            self.bias)
+
+
+@dataclass(frozen=True)
 class ConvTranspose:
     """A transposed convolution: ``ConvTranspose(4, stride=2, padding=1, out_channels=64)``.
 
@@ -522,8 +555,8 @@ class Parallel:
         return self.merge
 
 
-Layer = Conv | ConvTranspose | Pool | AdaptivePool | Linear | BatchNorm | Flatten | Identity \
-    | Sequential | Parallel
+Layer = Conv | DeformConv | ConvTranspose | Pool | AdaptivePool | Linear | BatchNorm | Flatten \
+    | Identity | Sequential | Parallel
 
 
 def join_path(parent: str, element: str) -> str:

@@ -11,13 +11,15 @@ Grammar (spaces are ignored, names are lower case)::
              | "cat(" items ("|" items)+ ")"  branches concatenated along channels
              | layer
 
-    layer   := conv K opts | convt K opts | maxpool K opts | avgpool K opts | lppool K opts
-             | adaptiveavg K | adaptivemax K | gap | gmp | fc N | bn | flatten | activation
+    layer   := conv K opts | dconv K opts | convt K opts | maxpool K opts | avgpool K opts
+             | lppool K opts | adaptiveavg K | adaptivemax K | gap | gmp | fc N | bn | flatten
+             | activation
 
 ``K`` is a size: ``3`` (every dim) or ``3x3``/``1x7`` (per dim). Options, in any order:
 ``s2`` stride, ``p1`` padding (``p1x0`` per dim, ``p0-1`` a (before, after) pair), ``same``,
 ``same_lower``, ``valid``, ``full``, ``d2`` dilation, ``c64`` output channels, ``g32`` groups,
-``op1`` output padding (``convt``), ``nobias``, ``ceil`` (pools). ``pool`` is ``maxpool``; a
+``op1`` output padding (``convt``), ``nobias``, ``ceil`` (pools). ``dconv`` is a deformable
+convolution (shapes as ``conv``). ``pool`` is ``maxpool``; a
 pool's stride defaults to its size; ``gap``/``gmp`` are global average/max pooling; ``fc``
 needs a flat input (``flatten, fc10``). Activations and dropout (``relu``, ``relu6``,
 ``gelu``, ``silu``, ``sigmoid``, ``tanh``, ``hardswish``, ``dropout``, ``id``) change no shape.
@@ -31,6 +33,7 @@ from ._layers import (
     BatchNorm,
     Conv,
     ConvTranspose,
+    DeformConv,
     Flatten,
     Identity,
     Linear,
@@ -45,6 +48,7 @@ BLOCKS = ("res", "par", "cat")
 # layer name -> the options it takes
 WINDOW_OPTIONS = {
     "conv": {"s", "p", "d", "c", "g", "nobias", "same", "same_lower", "valid", "full"},
+    "dconv": {"s", "p", "d", "c", "g", "nobias", "same", "same_lower", "valid", "full"},
     "convt": {"s", "p", "op", "d", "c", "g", "nobias", "same", "same_lower", "valid"},
     "deconv": {"s", "p", "op", "d", "c", "g", "nobias", "same", "same_lower", "valid"},
     "maxpool": {"s", "p", "d", "ceil", "same", "same_lower", "valid"},
@@ -210,8 +214,8 @@ class _Parser:
         for name in sorted(WINDOW_OPTIONS, key=len, reverse=True):
             if word.startswith(name):
                 return self.window(token, name, word)
-        raise self.error(f"unknown layer {token.text!r}; layers: conv, convt, maxpool, avgpool, "
-                         f"lppool, adaptiveavg, adaptivemax, gap, gmp, fc, bn, flatten, "
+        raise self.error(f"unknown layer {token.text!r}; layers: conv, dconv, convt, maxpool, "
+                         f"avgpool, lppool, adaptiveavg, adaptivemax, gap, gmp, fc, bn, flatten, "
                          f"{', '.join(ACTIVATIONS)}; blocks: res(...), par(...), cat(...)",
                          token)
 
@@ -263,6 +267,8 @@ class _Parser:
             arguments["ceil_mode"] = True
         if name == "conv":
             return self.build(token, Conv, size, **arguments)
+        if name == "dconv":
+            return self.build(token, DeformConv, size, **arguments)
         if name in ("convt", "deconv"):
             return self.build(token, ConvTranspose, size, **arguments)
         mode = {"pool": "max", "maxpool": "max", "avgpool": "avg", "lppool": "lp"}[name]
