@@ -731,7 +731,9 @@ class _ConvTransposeNd:
         p = self._plan
         return {"weight": p.weight, "bias": p.bias, "stride": p.stride, "padding": p.padding,
                 "output_padding": p.output_padding, "groups": p.groups,
-                "dilation": p.dilation, "algorithm": self.algorithm}
+                "dilation": p.dilation, "algorithm": self.algorithm,
+                "data_format": ({1: "NWC", 2: "NHWC", 3: "NDHWC"}[self._ndim]
+                                if self._channels_last else None)}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)

@@ -44,7 +44,7 @@ import itertools
 import math
 import operator
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -410,6 +410,10 @@ def _conv_step(spec, shape, dtype, pin_layer=None):
     pads = resolve_padding(_conv._as_tuple(spec.padding), in_size, spec.kernel, spec.stride,
                            spec.dilation)
     work_dtype = compute_dtype(np.empty(0, dtype), spec.weight)
+    if spec.algorithm == "measure":
+        # timing every algorithm on the whole array's shape would allocate it whole: the
+        # algorithm "auto" picks for that shape instead
+        spec, pin_layer = replace(spec, algorithm="auto"), None
     if pin_layer is not None:  # what the layer's own call on the whole array would run
         algorithm = pin_layer._plan_for(tuple(shape), work_dtype, 1)[0].algorithm
     else:  # the functional call's choice (its weights are prepared per call)
@@ -841,6 +845,9 @@ def apply(layers, x, *, threads=None):
     shape = xb.shape
     c, dtype = xb.shape[1], xb.dtype
     for layer in layers:
+        if getattr(layer, "_channels_last", False):
+            raise ValueError(f"apply: layers must take channels-first data (N, C, *spatial); "
+                             f"{layer!r} was made with a channels-last data_format")
         if isinstance(layer, _conv._ConvNd):
             spec = layer._spec
             if c != spec.weight.shape[1] * spec.groups:
