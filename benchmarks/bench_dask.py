@@ -15,7 +15,7 @@ The 3-layer block of docs/dask.md (conv 3->3 3x3 pad 1 -> ReLU -> max pool 2 -> 
 Throughput = input pixels / second; medians of --repeat runs, the in-memory and the cluster
 runs interleaved (on a shared machine both then see the same load).
 
-    flock /tmp/cpu.lock python benchmarks/bench_dask.py [--size 8192] [--chunk 4096]
+    flock /tmp/cpu.lock python benchmarks/bench_dask.py [--size 8192] [--chunk 2048]
 """
 
 import argparse
@@ -111,7 +111,7 @@ def _time(fn, repeat=REPEAT):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=8192)
-    parser.add_argument("--chunk", type=int, default=4096)
+    parser.add_argument("--chunk", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     import dask.array as da

@@ -304,6 +304,10 @@ def test_layers_pickle():
         copy = pickle.loads(pickle.dumps(layer))
         assert repr(copy) == repr(layer)
         np.testing.assert_array_equal(copy(x), layer(x))
+    # a channels-last layer stays one
+    hwc = fastconv.Conv2d(rng.standard_normal((5, 4, 3, 3)), padding=1, data_format="NHWC")
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(hwc))(xl), hwc(xl))
 
 
 def test_lazy_and_rechunk_warnings():
@@ -313,6 +317,9 @@ def test_lazy_and_rechunk_warnings():
         y = fdask.conv2d(x, w)
     assert isinstance(y, da.Array)
     _close(y.compute(), fastconv.conv2d(X2, w))
+    with pytest.warns(fdask.RechunkWarning, match="channels"):  # unbatched too
+        y = fdask.conv2d(x[0], w)
+    _close(y.compute(), fastconv.conv2d(X2[0], w))
     x = x.rechunk({1: -1})
     with pytest.raises(ValueError, match="return_indices"):
         fdask.max_pool2d(x, 2, return_indices=True)

@@ -156,3 +156,18 @@ def test_interpolate_channels_last():
     assert fastconv.interpolate(x, size=(8, 8), data_format="NHWC", out=out) is out
     with pytest.raises(ValueError, match="data_format"):
         fastconv.interpolate(x, scale_factor=2, data_format="HWC")
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_deform_conv2d_channels_last(mask):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 7, 8, 4)).astype(np.float32)           # NHWC
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)           # OIHW
+    offset = rng.uniform(-1.5, 1.5, (2, 7, 8, 2 * 2 * 9)).astype(np.float32)  # 2 offset groups
+    m = rng.uniform(0, 1, (2, 7, 8, 2 * 9)).astype(np.float32) if mask else None
+    y = fastconv.deform_conv2d(x, offset, _as(w, "HWIO", 2), padding=1, mask=m,
+                               data_format="NHWC", weight_format="HWIO")
+    expected = fastconv.deform_conv2d(_first(x, 2), _first(offset, 2), w, padding=1,
+                                      mask=None if m is None else _first(m, 2))
+    assert y.shape == (2, 7, 8, 6)
+    np.testing.assert_array_equal(_first(y, 2), expected)

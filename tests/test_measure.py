@@ -266,6 +266,9 @@ def test_info_peak(capsys, monkeypatch):
     from fastconv import _peak, cli
 
     monkeypatch.setattr(_peak, "BANDWIDTH_BYTES", 1 << 20)  # a quick run; no rate asserted
+    quick = _peak.fma_peak_gflops
+    monkeypatch.setattr(_peak, "fma_peak_gflops",
+                        lambda isa, dt, t: quick(isa, dt, t, seconds=0.002, repeats=1))
     assert cli.main(["info", "--peak", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "GFLOP/s" in out and "GB/s" in out
@@ -285,3 +288,36 @@ def test_ties_keep_the_fallback(monkeypatch):
     monkeypatch.setattr(_measure, "_time", lambda c: next(results))
     assert _measure.choose("noise", {"a": None, "b": None, "c": None}, "a",
                            disk=False).algorithm == "a"
+
+
+def test_tune_cli_onnx_model(cache_dir, tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("fastconv.onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from fastconv import _tune_cli
+
+    w = numpy_helper.from_array(_rand((8, 4, 3, 3)), "w")
+    node = helper.make_node("Conv", ["input", "w"], ["out"], pads=[1, 1, 1, 1])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 9, 9])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 9, 9])], [w])
+    path = str(tmp_path / "tiny.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert _tune_cli.main([path, "--input", "1x4x9x9"]) == 0
+    assert "tuned" in capsys.readouterr().out
+    (entry,) = _measure.load().values()
+    assert entry["algorithm"] in _algorithms.MEASURED[:4]
+    assert _tune_cli.main([path]) == 2  # --input is needed
+
+
+def test_pickled_layers_keep_measure():
+    import pickle
+
+    conv = fastconv.Conv2d(_rand((4, 4, 3, 3)), padding=1, algorithm="measure")
+    convt = fastconv.ConvTranspose2d(_rand((4, 2, 4, 4)), stride=2, algorithm="measure")
+    x = _rand((1, 4, 6, 6))
+    for layer in (conv, convt):
+        copy = pickle.loads(pickle.dumps(layer))
+        assert "measure" in repr(copy)
+        np.testing.assert_array_equal(copy(x), layer(x))

@@ -62,9 +62,16 @@ def current_isa() -> str:
     return _current
 
 
+_index: tuple[str | None, int] = (None, 0)  # (ISA name, its number): asked on every call
+
+
 def isa_index() -> int:
     """The ISA in use as the number the compiled drivers take."""
-    return isa_names().index(current_isa())
+    global _index
+    name = current_isa()
+    if _index[0] != name:
+        _index = (name, isa_names().index(name))
+    return _index[1]
 
 
 @contextlib.contextmanager

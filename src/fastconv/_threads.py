@@ -175,6 +175,11 @@ def num_threads(n: int) -> Iterator[None]:
         _context_default.reset(token)
 
 
+def serial_after_fork() -> bool:
+    """Whether this process is a child that must run every operator on one thread."""
+    return _serial_after_fork
+
+
 def resolve(threads: object) -> int:
     """The thread count an operator was asked for (``threads=`` keyword)."""
     if threads is None:

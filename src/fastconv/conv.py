@@ -159,6 +159,16 @@ def _as_tuple(padding):
     return padding
 
 
+def _work(problem: _algorithms.Problem, algorithm: str) -> float:
+    """The multiplications a convolution does (Winograd's, not the direct convolution's)."""
+    p = problem
+    macs = p.batch * p.c_out * p.cin_per_group * prod(p.kernel) * prod(p.out_size)
+    tile = _winograd_plan.ALGORITHM_TILE.get(algorithm)
+    if tile:  # alpha^2 multiplications per m x m outputs, where the direct convolution does 9 m^2
+        macs = macs * (tile + 2) ** 2 / (9 * tile * tile)
+    return macs
+
+
 def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: object,
           weights_prepared: bool = True, pad_zeros: bool = False) -> _Plan:
     """Resolve sizes, padding, algorithm and threads for an input of ``x_shape`` (batched).
@@ -192,11 +202,7 @@ def _plan(spec: _Spec, x_shape: tuple[int, ...], dtype: np.dtype, threads: objec
                                   spec.stride, spec.dilation, pads, tuple(out_size))
     algorithm = _algorithms.choose(spec.algorithm, problem, _dispatch.current_isa(),
                                    np.dtype(dtype).itemsize, weights_prepared=weights_prepared)
-    macs = batch * spec.c_out * cpg * prod(kernel) * prod(out_size)
-    tile = _winograd_plan.ALGORITHM_TILE.get(algorithm)
-    if tile:  # alpha^2 multiplications per m x m outputs, where the direct convolution does 9 m^2
-        macs = macs * (tile + 2) ** 2 / (9 * tile * tile)
-    nthreads = _threads.for_work(_threads.resolve(threads), macs,
+    nthreads = _threads.for_work(_threads.resolve(threads), _work(problem, algorithm),
                                  _threads.CONV_MIN_WORK_PER_THREAD)
     lead = 3 - ndim
     geometry = (batch, c_in, spec.c_out, spec.groups, (1,) * lead + in_size,
@@ -288,15 +294,38 @@ def _padded(plan: _Plan) -> bool:
 
 
 def _all_finite(weight: np.ndarray) -> bool:
-    # max and min propagate NaN and show an infinity; SIMD reductions without a temporary, and
-    # no BLAS call (np.dot wakes OpenBLAS threads, which then spin on the cores fastconv uses)
+    # One SIMD reduction without a temporary (max and min took two, 2x the time on small
+    # weights): a NaN or an infinity makes the sum non-finite; an overflow of finite weights only
+    # sends the call down the pad-in-NumPy path, which is exact too. No BLAS call (np.dot wakes
+    # OpenBLAS threads, which then spin on the cores fastconv uses).
     if weight.size == 0:
         return True
-    return bool(np.isfinite(weight.max()) and np.isfinite(weight.min()))
+    return bool(np.isfinite(np.add.reduce(weight, axis=None)))
 
 
 def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, padding_mode,
               algorithm, threads, out) -> np.ndarray:
+    # Lean path: arrays and plain int/str arguments key their plan as they are (an int is never
+    # True or 1.0 here), so a repeated call skips the checks; the entry is stored below after
+    # the full path validated exactly these arguments.
+    fast = None
+    if (type(x) is np.ndarray and type(weight) is np.ndarray and out is None
+            and (bias is None or type(bias) is np.ndarray) and type(stride) is int
+            and (type(padding) is int or type(padding) is str) and type(dilation) is int
+            and type(groups) is int and type(padding_mode) is str and type(algorithm) is str
+            and (threads is None or type(threads) is int and threads > 0)):
+        isa = _dispatch.isa_index()
+        fast = (ndim, x.shape, x.dtype, weight.shape, weight.dtype,
+                None if bias is None else (bias.shape, bias.dtype), stride, padding, dilation,
+                groups, padding_mode, algorithm, threads, isa, _threads.serial_after_fork())
+        hit = _FUNCTION_PLANS.get(fast)
+        if hit is not None:
+            plan, unbatched, runner = hit
+            if plan.pre_pad is not None or not _padded(plan) or _all_finite(weight):
+                w = _weight_for(plan.kernel, working_copy(weight, plan.dtype), plan.geometry, isa,
+                                plan.threads)
+                return _run(plan, runner, x[np.newaxis] if unbatched else x, w, bias, None,
+                            unbatched)
     x = check_array(x, "x")
     weight = check_array(weight, "weight")
     if bias is not None:
@@ -319,6 +348,11 @@ def _convolve(ndim: int, x, weight, bias, stride, padding, dilation, groups, pad
         cached = (plan, unbatched, _runner(plan, isa))
         _remember(_FUNCTION_PLANS, key, cached)
     plan, unbatched, runner = cached
+    if fast is not None and (threads is not None or _threads.for_work(
+            _threads.MAX_THREADS, _work(plan.problem, plan.algorithm),
+            _threads.CONV_MIN_WORK_PER_THREAD) == 1):
+        # threads=None keys a plan only when its work takes one thread whatever the default
+        _remember(_FUNCTION_PLANS, fast, cached)
     if plan.pre_pad is None and _padded(plan) and not _all_finite(weight):
         key = (*key, "pad zeros")
         cached = _FUNCTION_PLANS.get(key)
@@ -436,6 +470,10 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
 
 
 conv1d.__doc__, conv2d.__doc__, conv3d.__doc__ = _doc(1), _doc(2), _doc(3)
+
+
+#: the channels-last data_format of each spatial rank (what a pickled layer records)
+_CHANNELS_LAST = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
 
 class _ConvNd:
@@ -699,7 +737,8 @@ class _ConvNd:
         s = self._spec
         return {"weight": s.weight, "bias": s.bias, "stride": s.stride, "padding": s.padding,
                 "dilation": s.dilation, "groups": s.groups, "padding_mode": s.padding_mode,
-                "algorithm": s.algorithm}
+                "algorithm": s.algorithm,
+                "data_format": _CHANNELS_LAST[self._ndim] if self._channels_last else None}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)

@@ -731,7 +731,9 @@ class _ConvTransposeNd:
         p = self._plan
         return {"weight": p.weight, "bias": p.bias, "stride": p.stride, "padding": p.padding,
                 "output_padding": p.output_padding, "groups": p.groups,
-                "dilation": p.dilation, "algorithm": p.algorithm}
+                "dilation": p.dilation, "algorithm": self.algorithm,
+                "data_format": ({1: "NWC", 2: "NHWC", 3: "NDHWC"}[self._ndim]
+                                if self._channels_last else None)}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
@@ -741,7 +743,7 @@ class _ConvTransposeNd:
         return (f"{type(self).__name__}({p.c_in}, {p.c_out}, kernel_size={p.kernel}, "
                 f"stride={p.stride}, padding={p.padding!r}, output_padding={p.output_padding}, "
                 f"groups={p.groups}, dilation={p.dilation}, bias={p.bias is not None}, "
-                f"algorithm={p.algorithm!r})")
+                f"algorithm={self.algorithm!r})")
 
 
 class ConvTranspose1d(_ConvTransposeNd):

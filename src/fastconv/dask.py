@@ -44,7 +44,7 @@ import itertools
 import math
 import operator
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -175,8 +175,9 @@ def _to_batched(x, ndim: int, name: str = "x"):
         x = da.asarray(x)
     if x.dtype.kind not in "biuf":
         check_array(np.empty(0, x.dtype), name)  # the in-memory message
-    if x.ndim == ndim + 1:
-        return x[None], True
+    unbatched = x.ndim == ndim + 1
+    if unbatched:
+        x = x[None]
     if x.ndim != ndim + 2:
         raise ValueError(f"{name} must have {ndim + 2} dims (N, C, *spatial) or {ndim + 1} "
                          f"unbatched, got shape {x.shape}")
@@ -187,7 +188,7 @@ def _to_batched(x, ndim: int, name: str = "x"):
         x = x.rechunk({1: -1})
     if any(n == 0 for n in x.shape[2:]):
         raise ValueError(f"{name} must have spatial sizes >= 1, got shape {x.shape}")
-    return x, False
+    return x, unbatched
 
 
 def _bounds(chunks) -> list[int]:
@@ -408,12 +409,16 @@ def _conv_step(spec, shape, dtype, pin_layer=None):
     in_size = tuple(shape[2:])
     pads = resolve_padding(_conv._as_tuple(spec.padding), in_size, spec.kernel, spec.stride,
                            spec.dilation)
-    if pin_layer is not None:
-        algorithm = pin_layer.algorithm_for(shape)
-    else:
-        algorithm = _conv._plan(spec, tuple(shape), compute_dtype(np.empty(0, dtype),
-                                                                  spec.weight),
-                                1, weights_prepared=False).algorithm
+    work_dtype = compute_dtype(np.empty(0, dtype), spec.weight)
+    if spec.algorithm == "measure":
+        # timing every algorithm on the whole array's shape would allocate it whole: the
+        # algorithm "auto" picks for that shape instead
+        spec, pin_layer = replace(spec, algorithm="auto"), None
+    if pin_layer is not None:  # what the layer's own call on the whole array would run
+        algorithm = pin_layer._plan_for(tuple(shape), work_dtype, 1)[0].algorithm
+    else:  # the functional call's choice (its weights are prepared per call)
+        algorithm = _conv._plan(spec, tuple(shape), work_dtype, 1,
+                                weights_prepared=False).algorithm
     pre = None
     if spec.padding_mode != "zeros" and any(p != (0, 0) for p in pads):
         _conv._check_mode_padding(spec.padding_mode, in_size, pads)
@@ -840,6 +845,9 @@ def apply(layers, x, *, threads=None):
     shape = xb.shape
     c, dtype = xb.shape[1], xb.dtype
     for layer in layers:
+        if getattr(layer, "_channels_last", False):
+            raise ValueError(f"apply: layers must take channels-first data (N, C, *spatial); "
+                             f"{layer!r} was made with a channels-last data_format")
         if isinstance(layer, _conv._ConvNd):
             spec = layer._spec
             if c != spec.weight.shape[1] * spec.groups:

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _dispatch, _threads
 from . import conv as _conv
+from ._layout import with_layout
 from ._validate import batched, check_array, check_out, compute_dtype, working_copy
 
 __all__ = ["deform_conv2d", "DeformConv2d"]
@@ -172,6 +173,11 @@ def deform_conv2d(x, offset, weight, bias=None, stride=1, padding=0, dilation=1,
     w = _conv._weight_for("im2col", working_copy(weight, plan.dtype), plan.geometry, isa,
                           plan.threads)
     return _run(plan, unbatched, offset_groups, x, offset, mask, w, bias, out)
+
+
+
+# data_format= / weight_format= (fastconv._layout): offset and mask are feature maps like x
+deform_conv2d = with_layout(2, arrays=("x", "offset", "mask"), weights=True)(deform_conv2d)
 
 
 class DeformConv2d:

@@ -1,6 +1,6 @@
 /* Pooling, portable C: the scalar instantiation of every kernel template (all dtypes), the
  * direct kernels (max with indices, adaptive bins), max unpooling, and the dispatcher that
- * picks the ISA kernel and runs it on the thread team of kernels/pool_team.h.
+ * picks the ISA kernel and runs it on the thread team of runtime/team.h.
  *
  * Work is cut into chunks of contiguous output rows (plane, od, oh), several per thread, handed
  * out dynamically: with many planes a chunk holds whole planes, with few planes rows of them. */
@@ -10,7 +10,7 @@
 
 #include "fastconv/isa.h"
 #include "fastconv/pool.h"
-#include "fastconv/kernels/pool_team.h"
+#include "fastconv/runtime/team.h"
 
 /* One dtype: scalar vector layer, then the direct and the row templates. */
 #define FC_T float

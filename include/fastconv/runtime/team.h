@@ -1,4 +1,9 @@
-/* A caller-participates thread team for the pooling drivers (included once, by pool_scalar.c).
+/* fastconv's thread runtime: a caller-participates team (issue 16 chose it over OpenMP; the
+ * measurements are in docs/design.md, "Threads"). Today the pooling drivers run on it
+ * (included once, by pool_scalar.c); the convolutions still run OpenMP regions (omp.h) until
+ * they move here. The state below is static: every extension module that links a driver
+ * including this file has its own team, so the move must give the team one home (one object
+ * that every extension calls) before a second driver includes it.
  *
  * Why not an OpenMP parallel region: its closing barrier waits for every team member, so on a
  * busy machine a worker the OS has not yet scheduled costs its whole scheduling delay (measured
@@ -29,8 +34,8 @@
  * alone. After fork() the child starts with no workers. Without pthreads or with the serial
  * build (FC_OPENMP unset) every chunk runs on the caller.
  */
-#ifndef FASTCONV_POOL_TEAM_H
-#define FASTCONV_POOL_TEAM_H
+#ifndef FASTCONV_RUNTIME_TEAM_H
+#define FASTCONV_RUNTIME_TEAM_H
 
 #include <stdint.h>
 
