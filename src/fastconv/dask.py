@@ -60,7 +60,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 from . import conv as _conv
 from . import conv_transpose as _convt
 from . import pool as _pool
-from ._validate import check_array, check_int, compute_dtype
+from . import resize as _resize
+from ._validate import check_array, check_choice, check_int, compute_dtype
 from .shapes import (
     adaptive_pool_bins,
     conv_output_size,
@@ -71,7 +72,7 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     *(f"{kind}_pool{d}d" for kind in ("max", "avg", "lp") for d in (1, 2, 3)),
     *(f"adaptive_{kind}_pool{d}d" for kind in ("max", "avg") for d in (1, 2, 3)),
-    "global_avg_pool", "global_max_pool", "apply", "map_batches",
+    "global_avg_pool", "global_max_pool", "apply", "map_batches", "interpolate",
 ]
 
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -652,6 +653,88 @@ def global_avg_pool(x, *, threads=None):
 def global_max_pool(x, *, threads=None):
     """:func:`fastconv.global_max_pool` on a dask array (exact)."""
     return _global("max", x, threads)
+
+
+# ------------------------------------------------------------------------------------------
+# Resizing
+# ------------------------------------------------------------------------------------------
+def _resize_axis(table, n_in: int, n_out: int, in_bounds: list[int]):
+    """Output chunk boundaries of one resized dim (the input's, scaled by ``n_out / n_in`` and
+    rounded) and, per output chunk, the input range ``[lo, hi)`` its table rows read and those
+    rows with their indices made relative to ``lo``. ``table`` None: the dim is kept as is."""
+    if table is None:
+        return in_bounds, [((a, b), None) for a, b in zip(in_bounds[:-1], in_bounds[1:])]
+    idx, w = table
+    cuts = sorted({(2 * b * n_out + n_in) // (2 * n_in) for b in in_bounds[1:-1]})
+    bounds = [0, *(c for c in cuts if 0 < c < n_out), n_out]
+    plans = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = idx[a:b]
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        plans.append(((lo, hi), (rows - lo, None if w is None else w[a:b])))
+    return bounds, plans
+
+
+def _resize_tile(blocks, tables, order, dtype, ndim):
+    x = _join(blocks, ndim)
+    return _resize.resize_tables(_resize.working(x, dtype), tables, dtype, order=order)
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, *,
+                threads=None):
+    """:func:`fastconv.interpolate` on a dask array (lazy), equal to the in-memory call bit
+    for bit.
+
+    ``x`` is ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``, chunked along N and the
+    spatial dims (channels one chunk). The spatial rank is the mode's (``"linear"`` 1,
+    ``"bilinear"``/``"bicubic"`` 2, ``"trilinear"`` 3), else the length of a tuple ``size`` /
+    ``scale_factor``, else ``x.ndim - 2`` (batched). Output chunk boundaries are the input's
+    scaled by ``out / in`` (rounded); each output chunk is one task that reads just the input
+    range its rows of the in-memory per-axis tables (:func:`fastconv.resize.plan`) touch (1
+    tap for nearest, 2 linear, 4 bicubic) and applies those rows: the same weights, summed in
+    the same order. ``threads`` is accepted for a uniform signature (the resize runs in
+    NumPy).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastconv, fastconv.dask
+    >>> x = np.arange(12, dtype=np.float32).reshape(1, 1, 12)
+    >>> y = fastconv.dask.interpolate(da.from_array(x, chunks=5), size=7, mode="linear")
+    >>> y.chunks[2], bool(np.array_equal(y.compute(), fastconv.interpolate(x, size=7,
+    ...                                                                    mode="linear")))
+    ((3, 3, 1), True)
+    """
+    threads = _threads(threads)
+    mode = check_choice(mode, "mode", _resize.MODES)
+    if not isinstance(x, da.Array):
+        x = da.asarray(x)
+    rank = _resize._MODE_DIMS.get(mode)
+    if rank is None:
+        given = size if size is not None else scale_factor
+        rank = len(given) if isinstance(given, (list, tuple, np.ndarray)) else x.ndim - 2
+    shape = (1, *x.shape) if x.ndim == rank + 1 else tuple(x.shape)
+    if x.dtype.kind not in "biuf":
+        check_array(np.empty(0, x.dtype), "x")  # the in-memory message
+    out_sizes, tables, order = _resize.plan(shape, size, scale_factor, mode, align_corners)
+    xb, unbatched = _to_batched(x, len(shape) - 2)
+    ndim = xb.ndim - 2
+    dtype = compute_dtype(np.empty(0, xb.dtype))
+    in_bounds = [_bounds(c) for c in xb.chunks[2:]]
+    per_dim = [_resize_axis(tables.get(d + 2), xb.shape[2 + d], out_sizes[d], in_bounds[d])
+               for d in range(ndim)]
+    name = f"interpolate-{tokenize(xb.name, size, scale_factor, mode, align_corners)}"
+    dsk = {}
+    for nb in range(len(xb.chunks[0])):
+        for idx in itertools.product(*(range(len(p[1])) for p in per_dim)):
+            spans = [per_dim[d][1][i][0] for d, i in enumerate(idx)]
+            local = {d + 2: per_dim[d][1][i][1] for d, i in enumerate(idx)
+                     if per_dim[d][1][i][1] is not None}
+            dsk[(name, nb, 0, *idx)] = (
+                _resize_tile, _region(dsk, xb, nb, in_bounds, spans), local, order, dtype,
+                ndim)
+    chunks = (xb.chunks[0], xb.chunks[1], *(tuple(np.diff(p[0]).tolist()) for p in per_dim))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[xb])
+    return _finish(da.Array(graph, name, chunks, dtype=dtype), unbatched)
 
 
 # ------------------------------------------------------------------------------------------
