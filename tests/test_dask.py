@@ -343,3 +343,80 @@ def test_docstring_examples():
 
     result = doctest.testmod(fdask, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# interpolate: every mode, up and down, size and scale_factor, align_corners, awkward chunks
+X1 = _data((2, 3, 17), seed=3)
+X3 = _data((2, 2, 7, 9, 6), seed=4)
+INTERP = [
+    (X1, (1, 3, (5, 1, 11)), "nearest", dict(size=40)),
+    (X1, (2, 3, (4, 4, 9)), "nearest-exact", dict(scale_factor=0.45)),
+    (X1, (1, 3, (1, 16)), "linear", dict(size=5, align_corners=True)),
+    (X1, (1, 3, (6, 6, 5)), "linear", dict(scale_factor=2.6)),
+    (X2, CH2, "nearest", dict(size=(11, 40))),
+    (X2, CH2, "nearest-exact", dict(scale_factor=(1.7, 0.6))),
+    (X2, CH2, "nearest", dict(scale_factor=2)),
+    (X2, CH2, "bilinear", dict(size=(50, 7), align_corners=False)),
+    (X2, CH2, "bilinear", dict(scale_factor=(0.3, 1.5), align_corners=True)),
+    (X2, CH2, "bicubic", dict(size=(9, 44))),
+    (X2, CH2, "bicubic", dict(scale_factor=(2.2, 0.5), align_corners=True)),
+    (X2, CH2, "bicubic", dict(size=(23, 19))),  # identity sizes, still bicubic tables
+    (X3, (1, 2, (3, 4), (2, 2, 5), (6,)), "trilinear", dict(size=(4, 17, 6))),
+    (X3, (2, 2, (7,), (4, 5), (1, 2, 3)), "trilinear",
+     dict(scale_factor=(1.5, 0.5, 2.0), align_corners=True)),
+    (X3, (1, 2, (2, 5), (9,), (3, 3)), "nearest", dict(size=(13, 4, 6))),
+]
+
+
+@pytest.mark.parametrize("x,chunks,mode,kw", INTERP,
+                         ids=[f"{x.ndim - 2}d-{m}-{kw}" for x, _, m, kw in INTERP])
+def test_interpolate(x, chunks, mode, kw):
+    want = fastconv.interpolate(x, mode=mode, **kw)
+    y = fdask.interpolate(da.from_array(x, chunks=chunks), mode=mode, **kw)
+    assert y.chunks[:2] == da.from_array(x, chunks=chunks).chunks[:2]
+    _close(y.compute(scheduler="threads"), want, exact=True)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_interpolate_unbatched_integers_and_cluster(scheduler, request):
+    xi = (X2[0] * 40).astype(np.int16)  # (C, H, W): unbatched by the mode's rank
+    want = fastconv.interpolate(xi[None], size=(31, 8), mode="bicubic")[0]
+    y = fdask.interpolate(da.from_array(xi, chunks=(4, (10, 13), (2, 17))), size=(31, 8),
+                          mode="bicubic")
+    _close(_compute(y, scheduler, request), want, exact=True)
+    # nearest: a tuple size gives the rank; a scalar means batched, as in memory
+    want = fastconv.interpolate(X2[:1], size=(5, 30))[0]
+    y = fdask.interpolate(da.from_array(X2[0], chunks=(4, 6, 7)), size=(5, 30))
+    _close(_compute(y, scheduler, request), want, exact=True)
+    want = fastconv.interpolate(X2[0], scale_factor=1.5, mode="nearest-exact")
+    y = fdask.interpolate(da.from_array(X2[0], chunks=(3, 23, 7)), scale_factor=1.5,
+                          mode="nearest-exact")
+    _close(_compute(y, scheduler, request), want, exact=True)
+
+
+def test_interpolate_errors_and_rechunk():
+    x = da.from_array(X2, chunks=(1, 2, 10, 10))
+    with pytest.warns(fdask.RechunkWarning, match="channels"):
+        y = fdask.interpolate(x, scale_factor=0.5, mode="bilinear")
+    _close(y.compute(), fastconv.interpolate(X2, scale_factor=0.5, mode="bilinear"),
+           exact=True)
+    x = x.rechunk({1: -1})
+    for kw, exc, match in (
+            (dict(mode="cubic", size=3), ValueError, "mode"),
+            (dict(mode="linear", size=3), ValueError, "linear"),
+            (dict(mode="nearest", size=3, align_corners=True), ValueError, "align_corners"),
+            (dict(mode="bilinear", size=3, align_corners=1), TypeError, "align_corners"),
+            (dict(), ValueError, "size and scale_factor"),
+            (dict(size=3, scale_factor=2), ValueError, "size and scale_factor"),
+            (dict(size=(3, 4, 5, 6)), ValueError, "size"),
+            (dict(size=0), ValueError, "size"),
+            (dict(scale_factor=-1.0), ValueError, "scale_factor"),
+            (dict(scale_factor=0.01), ValueError, "scale_factor"),
+            (dict(scale_factor="2"), TypeError, "scale_factor"),
+            (dict(size=3, threads=0), ValueError, "threads")):
+        with pytest.raises(exc, match=match):
+            fdask.interpolate(x, **kw)
+    with pytest.raises(ValueError, match="x must have"):
+        fdask.interpolate(da.zeros((3, 4)), size=3)
+    with pytest.raises(TypeError, match="x"):
+        fdask.interpolate(da.zeros((1, 1, 3), dtype=complex), size=3)
