@@ -321,10 +321,12 @@ def test_lazy_and_rechunk_warnings():
         y = fdask.conv2d(x[0], w)
     _close(y.compute(), fastconv.conv2d(X2[0], w))
     x = x.rechunk({1: -1})
-    with pytest.raises(ValueError, match="return_indices"):
-        fdask.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(TypeError, match="return_indices"):
+        fdask.max_pool2d(x, 2, return_indices="yes")
     with pytest.raises(ValueError, match="input channels"):
         fdask.conv2d(x, _data((2, 3, 3, 3)))
+    with pytest.raises(ValueError, match="return_indices"):
+        fdask.apply([fastconv.MaxPool2d(2, return_indices=True)], x)
     with pytest.raises(TypeError, match="layer objects or callables"):
         fdask.apply([fastconv.MaxPool2d(2), 3], x.rechunk({1: -1}))
 
@@ -420,3 +422,38 @@ def test_interpolate_errors_and_rechunk():
         fdask.interpolate(da.zeros((3, 4)), size=3)
     with pytest.raises(TypeError, match="x"):
         fdask.interpolate(da.zeros((1, 1, 3), dtype=complex), size=3)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_max_pool_return_indices(scheduler, request):
+    """Each tile's flat indices are offset into whole-plane indices: equal to the in-memory
+    call's, ties included (the offset keeps the scan order)."""
+    import dask
+
+    def check(got, want):
+        if scheduler == "cluster":
+            got = request.getfixturevalue("client").compute(list(got), sync=True)
+        else:
+            got = dask.compute(*got, scheduler="threads")
+        for g, w in zip(got, want):
+            _close(g, w, exact=True)
+
+    chunked = da.from_array(X2, chunks=CH2)
+    for kw in (dict(kernel_size=3), dict(kernel_size=(3, 2), stride=2, padding=1, dilation=2,
+                                         ceil_mode=True)):
+        check(fdask.max_pool2d(chunked, return_indices=True, **kw),
+              fastconv.max_pool2d(X2, return_indices=True, **kw))
+    x1 = (X2[0, :, :, :3] * 3).astype(np.int16).reshape(4, 69)  # ties, unbatched
+    check(fdask.max_pool1d(da.from_array(x1, chunks=(4, (7, 30, 32))), 4, 3, 1, ceil_mode=True,
+                           return_indices=True),
+          fastconv.max_pool1d(x1, 4, 3, 1, ceil_mode=True, return_indices=True))
+    x3 = np.repeat(X2[:2, :2, :9, :8, None], 3, axis=4)
+    check(fdask.max_pool3d(da.from_array(x3, chunks=(1, 2, 4, 3, 2)), (2, 3, 2), 2, 1,
+                           return_indices=True),
+          fastconv.max_pool3d(x3, (2, 3, 2), 2, 1, return_indices=True))
+    x = X2[:, :, :20, :18]
+    for out, chunks in (((5, 6), (2, 4, (7, 13), (6, 6, 6))),  # equal bins: windowed
+                        ((3, 6), (2, 4, 20, (6, 6, 6)))):  # unequal in H: per block
+        check(fdask.adaptive_max_pool2d(da.from_array(x, chunks=chunks), out,
+                                        return_indices=True),
+              fastconv.adaptive_max_pool2d(x, out, return_indices=True))

@@ -134,10 +134,12 @@ class _PoolStep:
             return c_in, _pool._working_dtype(np.empty(0, dtype), keep_int=True)
         return c_in, compute_dtype(np.empty(0, dtype))
 
-    def run(self, x, pads, ceil, threads):
+    def run(self, x, pads, ceil, threads, return_indices=False):
         fn = getattr(_pool, f"{self.kind}_pool{self.ndim}d")
         args = (self.extra["norm_type"],) if self.kind == "lp" else ()
         kw = {k: v for k, v in self.extra.items() if k != "norm_type"}
+        if return_indices:
+            kw["return_indices"] = True
         return fn(x, *args, self.kernel, self.stride, tuple(pads), self.dilation, ceil, **kw,
                   threads=threads)
 
@@ -352,9 +354,28 @@ def _run_tile(steps, blocks, per_layer, ndim, threads):
     return x
 
 
-def _windowed(x, steps, ndim, threads, label):
+def _whole_indices(local, tile_shape, origin, whole_shape):
+    """A tile's flat per-plane indices (``return_indices``) into flat indices of the whole
+    plane: the tile starts at ``origin`` (per spatial dim) of a plane of ``whole_shape``."""
+    coords = np.unravel_index(local, tile_shape)
+    return np.ravel_multi_index(tuple(c + o for c, o in zip(coords, origin)),
+                                whole_shape).astype(local.dtype, copy=False)
+
+
+def _run_tile_indices(steps, blocks, per_layer, ndim, threads, origin, whole_shape):
+    """The task of a max pool with ``return_indices``: (values, whole-plane indices)."""
+    x = _join(blocks, ndim)
+    (step,) = steps
+    pads = [per_layer[d][0][0] for d in range(ndim)]
+    ceil = any(per_layer[d][0][1] for d in range(ndim))
+    y, local = step.run(x, pads, ceil, threads, return_indices=True)
+    return y, _whole_indices(local, x.shape[2:], origin, whole_shape)
+
+
+def _windowed(x, steps, ndim, threads, label, indices=False):
     """Run ``steps`` (windowed layers and pointwise callables) chunk by chunk on batched ``x``.
-    Windowed steps must already have their padding resolved: ``step.pads`` per dim."""
+    Windowed steps must already have their padding resolved: ``step.pads`` per dim.
+    ``indices`` (one max pool): return (values, indices into the whole plane) instead."""
     spatial = x.shape[2:]
     in_bounds = [_bounds(c) for c in x.chunks[2:]]
     per_dim = []
@@ -379,12 +400,31 @@ def _windowed(x, steps, ndim, threads, label):
         for idx in itertools.product(*(range(len(p[1])) for p in per_dim)):
             spans = [per_dim[d][1][i][1] for d, i in enumerate(idx)]
             per_layer = [per_dim[d][1][i][0] for d, i in enumerate(idx)]
-            dsk[(name, nb, 0, *idx)] = (
-                _run_tile, steps_key, _region(dsk, x, nb, in_bounds, spans), per_layer, ndim,
-                threads)
+            region = _region(dsk, x, nb, in_bounds, spans)
+            if indices:
+                dsk[(name, nb, 0, *idx)] = (
+                    _run_tile_indices, steps_key, region, per_layer, ndim, threads,
+                    tuple(a for a, _ in spans), spatial)
+            else:
+                dsk[(name, nb, 0, *idx)] = (_run_tile, steps_key, region, per_layer, ndim,
+                                            threads)
     chunks = (x.chunks[0], (c,), *(tuple(np.diff(p[0]).tolist()) for p in per_dim))
+    if indices:
+        return _split_pair(name, dsk, x, chunks, dtype)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
     return da.Array(graph, name, chunks, dtype=dtype)
+
+
+def _split_pair(name, dsk, x, chunks, dtype):
+    """The (values, indices) dask arrays of tasks ``(name, ...)`` that return a pair."""
+    tiles = [k for k in dsk if isinstance(k, tuple) and k[0] == name]
+    arrays = []
+    for j, (label, dt) in enumerate((("values", dtype), ("indices", np.int64))):
+        part = f"{name}-{label}"
+        layer = {(part, *k[1:]): (operator.getitem, k, j) for k in tiles}
+        graph = HighLevelGraph.from_collections(part, {**dsk, **layer}, dependencies=[x])
+        arrays.append(da.Array(graph, part, chunks, dtype=dt))
+    return tuple(arrays)
 
 
 def _threads(threads):
@@ -500,18 +540,23 @@ def _pool_step(ndim, kind, shape, kernel_size, stride, padding, dilation, ceil_m
     return _PoolStep(ndim, kind, w.kernel, w.stride, w.dilation, extra, w.pads, w.out_size)
 
 
-def _pooling(ndim, kind, x, kernel_size, stride, padding, dilation, ceil_mode, extra, threads):
+def _pooling(ndim, kind, x, kernel_size, stride, padding, dilation, ceil_mode, extra, threads,
+             return_indices=False):
     threads = _threads(threads)
     xb, unbatched = _to_batched(x, ndim)
     step = _pool_step(ndim, kind, xb.shape, kernel_size, stride, padding, dilation, ceil_mode,
                       extra)
-    return _finish(_windowed(xb, [step], ndim, threads, f"{kind}_pool{ndim}d"), unbatched)
+    y = _windowed(xb, [step], ndim, threads, f"{kind}_pool{ndim}d", indices=return_indices)
+    if return_indices:
+        return tuple(_finish(a, unbatched) for a in y)
+    return _finish(y, unbatched)
 
 
 def _no_indices(return_indices):
     if return_indices:
-        raise ValueError("fastconv.dask: return_indices=True is not supported (indices are "
-                         "flat positions in the whole plane); got return_indices=True")
+        raise ValueError("fastconv.dask.apply: a max pool layer with return_indices=True is "
+                         "not supported in a stack (call fastconv.dask.max_pool*d on its "
+                         "input instead); got return_indices=True")
 
 
 def _make_pools():
@@ -519,9 +564,9 @@ def _make_pools():
     for d in (1, 2, 3):
         def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                      return_indices=False, *, threads=None, _d=d):
-            _no_indices(return_indices)
+            _pool._check_bool(return_indices, "return_indices")
             return _pooling(_d, "max", x, kernel_size, stride, padding, dilation, ceil_mode, {},
-                         threads)
+                            threads, return_indices)
 
         def avg_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                      count_include_pad=True, divisor_override=None, *, threads=None, _d=d):
@@ -541,8 +586,8 @@ def _make_pools():
             return _adaptive(_d, "avg", x, output_size, threads)
 
         def adaptive_max_pool(x, output_size, return_indices=False, *, threads=None, _d=d):
-            _no_indices(return_indices)
-            return _adaptive(_d, "max", x, output_size, threads)
+            _pool._check_bool(return_indices, "return_indices")
+            return _adaptive(_d, "max", x, output_size, threads, return_indices)
 
         for fn, base in ((max_pool, "max_pool"), (avg_pool, "avg_pool"), (lp_pool, "lp_pool"),
                          (adaptive_avg_pool, "adaptive_avg_pool"),
@@ -550,8 +595,9 @@ def _make_pools():
             name = f"{base}{d}d"
             fn.__name__ = fn.__qualname__ = name
             fn.__doc__ = (f":func:`fastconv.{name}` on a dask array (lazy), same parameters "
-                          f"plus ``threads`` per task (default 1); ``return_indices=True`` is "
-                          f"not supported.")
+                          f"plus ``threads`` per task (default 1); a max pool's "
+                          f"``return_indices=True`` gives (values, indices) dask arrays, the "
+                          f"indices flat positions in the whole plane as in memory.")
             made[name] = fn
     return made
 
@@ -559,7 +605,7 @@ def _make_pools():
 globals().update(_make_pools())
 
 
-def _adaptive(ndim, kind, x, output_size, threads):
+def _adaptive(ndim, kind, x, output_size, threads, return_indices=False):
     threads = _threads(threads)
     xb, unbatched = _to_batched(x, ndim)
     in_size = tuple(xb.shape[2:])
@@ -569,8 +615,11 @@ def _adaptive(ndim, kind, x, output_size, threads):
         # equal disjoint bins: the windowed pool the in-memory call runs too
         k = tuple(n // o for n, o in zip(in_size, out_size))
         step = _pool_step(ndim, kind, xb.shape, k, k, 0, 1, False, {})
-        return _finish(_windowed(xb, [step], ndim, threads, f"adaptive_{kind}_pool{ndim}d"),
-                       unbatched)
+        y = _windowed(xb, [step], ndim, threads, f"adaptive_{kind}_pool{ndim}d",
+                      indices=return_indices)
+        if return_indices:
+            return tuple(_finish(a, unbatched) for a in y)
+        return _finish(y, unbatched)
     # per dim: the chunk boundaries must be bin boundaries with no bin straddling them
     table = adaptive_pool_bins(in_size, out_size)
     new_chunks, why = [], []
@@ -611,9 +660,25 @@ def _adaptive(ndim, kind, x, output_size, threads):
         sizes = tuple(out_chunks[d][loc[d]] for d in range(ndim))
         return fn(b, sizes, threads=threads)
 
-    y = xb.map_blocks(block, chunks=(xb.chunks[0], xb.chunks[1], *out_chunks), dtype=dtype,
-                      name=f"adaptive_{kind}_pool{ndim}d-{tokenize(xb.name, out_size, threads)}")
+    chunks = (xb.chunks[0], xb.chunks[1], *out_chunks)
+    name = f"adaptive_{kind}_pool{ndim}d-{tokenize(xb.name, out_size, threads)}"
+    if return_indices:
+        in_bounds = [_bounds(c) for c in xb.chunks[2:]]
+        name += "-indices"
+        dsk = {}
+        for key in itertools.product(*(range(len(c)) for c in xb.chunks)):
+            origin = tuple(in_bounds[d][key[2 + d]] for d in range(ndim))
+            sizes = tuple(out_chunks[d][key[2 + d]] for d in range(ndim))
+            dsk[(name, *key)] = (_adaptive_indices_block, fn, (xb.name, *key), sizes, threads,
+                                 origin, in_size)
+        return tuple(_finish(a, unbatched) for a in _split_pair(name, dsk, xb, chunks, dtype))
+    y = xb.map_blocks(block, chunks=chunks, dtype=dtype, name=name)
     return _finish(y, unbatched)
+
+
+def _adaptive_indices_block(fn, b, sizes, threads, origin, whole_shape):
+    y, local = fn(b, sizes, return_indices=True, threads=threads)
+    return y, _whole_indices(local, b.shape[2:], origin, whole_shape)
 
 
 def _global_block(b, kind, threads):
