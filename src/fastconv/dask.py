@@ -31,6 +31,11 @@ padding: the operator's own padding at the outer border and none inside.
   take any chunking; otherwise a spatial dim whose chunks a bin would straddle is rechunked
   (with a warning) so that its chunk boundaries are bin boundaries and each chunk's bins equal
   the whole array's.
+- :func:`interpolate`: output chunk boundaries are the input's scaled by ``out / in``; each
+  output chunk reads the input range its rows of the in-memory per-axis resize tables touch
+  and applies those rows (bit for bit the in-memory result).
+- ``return_indices=True`` (max pools): each tile's flat indices are offset by the tile's
+  origin into flat positions in the whole plane.
 
 Threads: every task runs fastconv with ``threads=1`` unless ``threads=`` says otherwise; the
 parallelism comes from dask (the threaded scheduler's workers, or ``dask.distributed`` workers'
