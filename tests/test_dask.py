@@ -321,10 +321,12 @@ def test_lazy_and_rechunk_warnings():
         y = fdask.conv2d(x[0], w)
     _close(y.compute(), fastconv.conv2d(X2[0], w))
     x = x.rechunk({1: -1})
-    with pytest.raises(ValueError, match="return_indices"):
-        fdask.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(TypeError, match="return_indices"):
+        fdask.max_pool2d(x, 2, return_indices="yes")
     with pytest.raises(ValueError, match="input channels"):
         fdask.conv2d(x, _data((2, 3, 3, 3)))
+    with pytest.raises(ValueError, match="return_indices"):
+        fdask.apply([fastconv.MaxPool2d(2, return_indices=True)], x)
     with pytest.raises(TypeError, match="layer objects or callables"):
         fdask.apply([fastconv.MaxPool2d(2), 3], x.rechunk({1: -1}))
 
@@ -343,3 +345,115 @@ def test_docstring_examples():
 
     result = doctest.testmod(fdask, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# interpolate: every mode, up and down, size and scale_factor, align_corners, awkward chunks
+X1 = _data((2, 3, 17), seed=3)
+X3 = _data((2, 2, 7, 9, 6), seed=4)
+INTERP = [
+    (X1, (1, 3, (5, 1, 11)), "nearest", dict(size=40)),
+    (X1, (2, 3, (4, 4, 9)), "nearest-exact", dict(scale_factor=0.45)),
+    (X1, (1, 3, (1, 16)), "linear", dict(size=5, align_corners=True)),
+    (X1, (1, 3, (6, 6, 5)), "linear", dict(scale_factor=2.6)),
+    (X2, CH2, "nearest", dict(size=(11, 40))),
+    (X2, CH2, "nearest-exact", dict(scale_factor=(1.7, 0.6))),
+    (X2, CH2, "nearest", dict(scale_factor=2)),
+    (X2, CH2, "bilinear", dict(size=(50, 7), align_corners=False)),
+    (X2, CH2, "bilinear", dict(scale_factor=(0.3, 1.5), align_corners=True)),
+    (X2, CH2, "bicubic", dict(size=(9, 44))),
+    (X2, CH2, "bicubic", dict(scale_factor=(2.2, 0.5), align_corners=True)),
+    (X2, CH2, "bicubic", dict(size=(23, 19))),  # identity sizes, still bicubic tables
+    (X3, (1, 2, (3, 4), (2, 2, 5), (6,)), "trilinear", dict(size=(4, 17, 6))),
+    (X3, (2, 2, (7,), (4, 5), (1, 2, 3)), "trilinear",
+     dict(scale_factor=(1.5, 0.5, 2.0), align_corners=True)),
+    (X3, (1, 2, (2, 5), (9,), (3, 3)), "nearest", dict(size=(13, 4, 6))),
+]
+
+
+@pytest.mark.parametrize("x,chunks,mode,kw", INTERP,
+                         ids=[f"{x.ndim - 2}d-{m}-{kw}" for x, _, m, kw in INTERP])
+def test_interpolate(x, chunks, mode, kw):
+    want = fastconv.interpolate(x, mode=mode, **kw)
+    y = fdask.interpolate(da.from_array(x, chunks=chunks), mode=mode, **kw)
+    assert y.chunks[:2] == da.from_array(x, chunks=chunks).chunks[:2]
+    _close(y.compute(scheduler="threads"), want, exact=True)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_interpolate_unbatched_integers_and_cluster(scheduler, request):
+    xi = (X2[0] * 40).astype(np.int16)  # (C, H, W): unbatched by the mode's rank
+    want = fastconv.interpolate(xi[None], size=(31, 8), mode="bicubic")[0]
+    y = fdask.interpolate(da.from_array(xi, chunks=(4, (10, 13), (2, 17))), size=(31, 8),
+                          mode="bicubic")
+    _close(_compute(y, scheduler, request), want, exact=True)
+    # nearest: a tuple size gives the rank; a scalar means batched, as in memory
+    want = fastconv.interpolate(X2[:1], size=(5, 30))[0]
+    y = fdask.interpolate(da.from_array(X2[0], chunks=(4, 6, 7)), size=(5, 30))
+    _close(_compute(y, scheduler, request), want, exact=True)
+    want = fastconv.interpolate(X2[0], scale_factor=1.5, mode="nearest-exact")
+    y = fdask.interpolate(da.from_array(X2[0], chunks=(3, 23, 7)), scale_factor=1.5,
+                          mode="nearest-exact")
+    _close(_compute(y, scheduler, request), want, exact=True)
+
+
+def test_interpolate_errors_and_rechunk():
+    x = da.from_array(X2, chunks=(1, 2, 10, 10))
+    with pytest.warns(fdask.RechunkWarning, match="channels"):
+        y = fdask.interpolate(x, scale_factor=0.5, mode="bilinear")
+    _close(y.compute(), fastconv.interpolate(X2, scale_factor=0.5, mode="bilinear"),
+           exact=True)
+    x = x.rechunk({1: -1})
+    for kw, exc, match in (
+            (dict(mode="cubic", size=3), ValueError, "mode"),
+            (dict(mode="linear", size=3), ValueError, "linear"),
+            (dict(mode="nearest", size=3, align_corners=True), ValueError, "align_corners"),
+            (dict(mode="bilinear", size=3, align_corners=1), TypeError, "align_corners"),
+            (dict(), ValueError, "size and scale_factor"),
+            (dict(size=3, scale_factor=2), ValueError, "size and scale_factor"),
+            (dict(size=(3, 4, 5, 6)), ValueError, "size"),
+            (dict(size=0), ValueError, "size"),
+            (dict(scale_factor=-1.0), ValueError, "scale_factor"),
+            (dict(scale_factor=0.01), ValueError, "scale_factor"),
+            (dict(scale_factor="2"), TypeError, "scale_factor"),
+            (dict(size=3, threads=0), ValueError, "threads")):
+        with pytest.raises(exc, match=match):
+            fdask.interpolate(x, **kw)
+    with pytest.raises(ValueError, match="x must have"):
+        fdask.interpolate(da.zeros((3, 4)), size=3)
+    with pytest.raises(TypeError, match="x"):
+        fdask.interpolate(da.zeros((1, 1, 3), dtype=complex), size=3)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_max_pool_return_indices(scheduler, request):
+    """Each tile's flat indices are offset into whole-plane indices: equal to the in-memory
+    call's, ties included (the offset keeps the scan order)."""
+    import dask
+
+    def check(got, want):
+        if scheduler == "cluster":
+            got = request.getfixturevalue("client").compute(list(got), sync=True)
+        else:
+            got = dask.compute(*got, scheduler="threads")
+        for g, w in zip(got, want):
+            _close(g, w, exact=True)
+
+    chunked = da.from_array(X2, chunks=CH2)
+    for kw in (dict(kernel_size=3), dict(kernel_size=(3, 2), stride=2, padding=1, dilation=2,
+                                         ceil_mode=True)):
+        check(fdask.max_pool2d(chunked, return_indices=True, **kw),
+              fastconv.max_pool2d(X2, return_indices=True, **kw))
+    x1 = (X2[0, :, :, :3] * 3).astype(np.int16).reshape(4, 69)  # ties, unbatched
+    check(fdask.max_pool1d(da.from_array(x1, chunks=(4, (7, 30, 32))), 4, 3, 1, ceil_mode=True,
+                           return_indices=True),
+          fastconv.max_pool1d(x1, 4, 3, 1, ceil_mode=True, return_indices=True))
+    x3 = np.repeat(X2[:2, :2, :9, :8, None], 3, axis=4)
+    check(fdask.max_pool3d(da.from_array(x3, chunks=(1, 2, 4, 3, 2)), (2, 3, 2), 2, 1,
+                           return_indices=True),
+          fastconv.max_pool3d(x3, (2, 3, 2), 2, 1, return_indices=True))
+    x = X2[:, :, :20, :18]
+    for out, chunks in (((5, 6), (2, 4, (7, 13), (6, 6, 6))),  # equal bins: windowed
+                        ((3, 6), (2, 4, 20, (6, 6, 6)))):  # unequal in H: per block
+        check(fdask.adaptive_max_pool2d(da.from_array(x, chunks=chunks), out,
+                                        return_indices=True),
+              fastconv.adaptive_max_pool2d(x, out, return_indices=True))

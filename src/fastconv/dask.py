@@ -31,6 +31,11 @@ padding: the operator's own padding at the outer border and none inside.
   take any chunking; otherwise a spatial dim whose chunks a bin would straddle is rechunked
   (with a warning) so that its chunk boundaries are bin boundaries and each chunk's bins equal
   the whole array's.
+- :func:`interpolate`: output chunk boundaries are the input's scaled by ``out / in``; each
+  output chunk reads the input range its rows of the in-memory per-axis resize tables touch
+  and applies those rows (bit for bit the in-memory result).
+- ``return_indices=True`` (max pools): each tile's flat indices are offset by the tile's
+  origin into flat positions in the whole plane.
 
 Threads: every task runs fastconv with ``threads=1`` unless ``threads=`` says otherwise; the
 parallelism comes from dask (the threaded scheduler's workers, or ``dask.distributed`` workers'
@@ -60,7 +65,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 from . import conv as _conv
 from . import conv_transpose as _convt
 from . import pool as _pool
-from ._validate import check_array, check_int, compute_dtype
+from . import resize as _resize
+from ._validate import check_array, check_choice, check_int, compute_dtype
 from .shapes import (
     adaptive_pool_bins,
     conv_output_size,
@@ -71,7 +77,7 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     *(f"{kind}_pool{d}d" for kind in ("max", "avg", "lp") for d in (1, 2, 3)),
     *(f"adaptive_{kind}_pool{d}d" for kind in ("max", "avg") for d in (1, 2, 3)),
-    "global_avg_pool", "global_max_pool", "apply", "map_batches",
+    "global_avg_pool", "global_max_pool", "apply", "map_batches", "interpolate",
 ]
 
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -133,10 +139,12 @@ class _PoolStep:
             return c_in, _pool._working_dtype(np.empty(0, dtype), keep_int=True)
         return c_in, compute_dtype(np.empty(0, dtype))
 
-    def run(self, x, pads, ceil, threads):
+    def run(self, x, pads, ceil, threads, return_indices=False):
         fn = getattr(_pool, f"{self.kind}_pool{self.ndim}d")
         args = (self.extra["norm_type"],) if self.kind == "lp" else ()
         kw = {k: v for k, v in self.extra.items() if k != "norm_type"}
+        if return_indices:
+            kw["return_indices"] = True
         return fn(x, *args, self.kernel, self.stride, tuple(pads), self.dilation, ceil, **kw,
                   threads=threads)
 
@@ -351,9 +359,28 @@ def _run_tile(steps, blocks, per_layer, ndim, threads):
     return x
 
 
-def _windowed(x, steps, ndim, threads, label):
+def _whole_indices(local, tile_shape, origin, whole_shape):
+    """A tile's flat per-plane indices (``return_indices``) into flat indices of the whole
+    plane: the tile starts at ``origin`` (per spatial dim) of a plane of ``whole_shape``."""
+    coords = np.unravel_index(local, tile_shape)
+    return np.ravel_multi_index(tuple(c + o for c, o in zip(coords, origin)),
+                                whole_shape).astype(local.dtype, copy=False)
+
+
+def _run_tile_indices(steps, blocks, per_layer, ndim, threads, origin, whole_shape):
+    """The task of a max pool with ``return_indices``: (values, whole-plane indices)."""
+    x = _join(blocks, ndim)
+    (step,) = steps
+    pads = [per_layer[d][0][0] for d in range(ndim)]
+    ceil = any(per_layer[d][0][1] for d in range(ndim))
+    y, local = step.run(x, pads, ceil, threads, return_indices=True)
+    return y, _whole_indices(local, x.shape[2:], origin, whole_shape)
+
+
+def _windowed(x, steps, ndim, threads, label, indices=False):
     """Run ``steps`` (windowed layers and pointwise callables) chunk by chunk on batched ``x``.
-    Windowed steps must already have their padding resolved: ``step.pads`` per dim."""
+    Windowed steps must already have their padding resolved: ``step.pads`` per dim.
+    ``indices`` (one max pool): return (values, indices into the whole plane) instead."""
     spatial = x.shape[2:]
     in_bounds = [_bounds(c) for c in x.chunks[2:]]
     per_dim = []
@@ -378,12 +405,31 @@ def _windowed(x, steps, ndim, threads, label):
         for idx in itertools.product(*(range(len(p[1])) for p in per_dim)):
             spans = [per_dim[d][1][i][1] for d, i in enumerate(idx)]
             per_layer = [per_dim[d][1][i][0] for d, i in enumerate(idx)]
-            dsk[(name, nb, 0, *idx)] = (
-                _run_tile, steps_key, _region(dsk, x, nb, in_bounds, spans), per_layer, ndim,
-                threads)
+            region = _region(dsk, x, nb, in_bounds, spans)
+            if indices:
+                dsk[(name, nb, 0, *idx)] = (
+                    _run_tile_indices, steps_key, region, per_layer, ndim, threads,
+                    tuple(a for a, _ in spans), spatial)
+            else:
+                dsk[(name, nb, 0, *idx)] = (_run_tile, steps_key, region, per_layer, ndim,
+                                            threads)
     chunks = (x.chunks[0], (c,), *(tuple(np.diff(p[0]).tolist()) for p in per_dim))
+    if indices:
+        return _split_pair(name, dsk, x, chunks, dtype)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
     return da.Array(graph, name, chunks, dtype=dtype)
+
+
+def _split_pair(name, dsk, x, chunks, dtype):
+    """The (values, indices) dask arrays of tasks ``(name, ...)`` that return a pair."""
+    tiles = [k for k in dsk if isinstance(k, tuple) and k[0] == name]
+    arrays = []
+    for j, (label, dt) in enumerate((("values", dtype), ("indices", np.int64))):
+        part = f"{name}-{label}"
+        layer = {(part, *k[1:]): (operator.getitem, k, j) for k in tiles}
+        graph = HighLevelGraph.from_collections(part, {**dsk, **layer}, dependencies=[x])
+        arrays.append(da.Array(graph, part, chunks, dtype=dt))
+    return tuple(arrays)
 
 
 def _threads(threads):
@@ -499,18 +545,23 @@ def _pool_step(ndim, kind, shape, kernel_size, stride, padding, dilation, ceil_m
     return _PoolStep(ndim, kind, w.kernel, w.stride, w.dilation, extra, w.pads, w.out_size)
 
 
-def _pooling(ndim, kind, x, kernel_size, stride, padding, dilation, ceil_mode, extra, threads):
+def _pooling(ndim, kind, x, kernel_size, stride, padding, dilation, ceil_mode, extra, threads,
+             return_indices=False):
     threads = _threads(threads)
     xb, unbatched = _to_batched(x, ndim)
     step = _pool_step(ndim, kind, xb.shape, kernel_size, stride, padding, dilation, ceil_mode,
                       extra)
-    return _finish(_windowed(xb, [step], ndim, threads, f"{kind}_pool{ndim}d"), unbatched)
+    y = _windowed(xb, [step], ndim, threads, f"{kind}_pool{ndim}d", indices=return_indices)
+    if return_indices:
+        return tuple(_finish(a, unbatched) for a in y)
+    return _finish(y, unbatched)
 
 
 def _no_indices(return_indices):
     if return_indices:
-        raise ValueError("fastconv.dask: return_indices=True is not supported (indices are "
-                         "flat positions in the whole plane); got return_indices=True")
+        raise ValueError("fastconv.dask.apply: a max pool layer with return_indices=True is "
+                         "not supported in a stack (call fastconv.dask.max_pool*d on its "
+                         "input instead); got return_indices=True")
 
 
 def _make_pools():
@@ -518,9 +569,9 @@ def _make_pools():
     for d in (1, 2, 3):
         def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                      return_indices=False, *, threads=None, _d=d):
-            _no_indices(return_indices)
+            _pool._check_bool(return_indices, "return_indices")
             return _pooling(_d, "max", x, kernel_size, stride, padding, dilation, ceil_mode, {},
-                         threads)
+                            threads, return_indices)
 
         def avg_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                      count_include_pad=True, divisor_override=None, *, threads=None, _d=d):
@@ -540,8 +591,8 @@ def _make_pools():
             return _adaptive(_d, "avg", x, output_size, threads)
 
         def adaptive_max_pool(x, output_size, return_indices=False, *, threads=None, _d=d):
-            _no_indices(return_indices)
-            return _adaptive(_d, "max", x, output_size, threads)
+            _pool._check_bool(return_indices, "return_indices")
+            return _adaptive(_d, "max", x, output_size, threads, return_indices)
 
         for fn, base in ((max_pool, "max_pool"), (avg_pool, "avg_pool"), (lp_pool, "lp_pool"),
                          (adaptive_avg_pool, "adaptive_avg_pool"),
@@ -549,8 +600,9 @@ def _make_pools():
             name = f"{base}{d}d"
             fn.__name__ = fn.__qualname__ = name
             fn.__doc__ = (f":func:`fastconv.{name}` on a dask array (lazy), same parameters "
-                          f"plus ``threads`` per task (default 1); ``return_indices=True`` is "
-                          f"not supported.")
+                          f"plus ``threads`` per task (default 1); a max pool's "
+                          f"``return_indices=True`` gives (values, indices) dask arrays, the "
+                          f"indices flat positions in the whole plane as in memory.")
             made[name] = fn
     return made
 
@@ -558,7 +610,7 @@ def _make_pools():
 globals().update(_make_pools())
 
 
-def _adaptive(ndim, kind, x, output_size, threads):
+def _adaptive(ndim, kind, x, output_size, threads, return_indices=False):
     threads = _threads(threads)
     xb, unbatched = _to_batched(x, ndim)
     in_size = tuple(xb.shape[2:])
@@ -568,8 +620,11 @@ def _adaptive(ndim, kind, x, output_size, threads):
         # equal disjoint bins: the windowed pool the in-memory call runs too
         k = tuple(n // o for n, o in zip(in_size, out_size))
         step = _pool_step(ndim, kind, xb.shape, k, k, 0, 1, False, {})
-        return _finish(_windowed(xb, [step], ndim, threads, f"adaptive_{kind}_pool{ndim}d"),
-                       unbatched)
+        y = _windowed(xb, [step], ndim, threads, f"adaptive_{kind}_pool{ndim}d",
+                      indices=return_indices)
+        if return_indices:
+            return tuple(_finish(a, unbatched) for a in y)
+        return _finish(y, unbatched)
     # per dim: the chunk boundaries must be bin boundaries with no bin straddling them
     table = adaptive_pool_bins(in_size, out_size)
     new_chunks, why = [], []
@@ -610,9 +665,25 @@ def _adaptive(ndim, kind, x, output_size, threads):
         sizes = tuple(out_chunks[d][loc[d]] for d in range(ndim))
         return fn(b, sizes, threads=threads)
 
-    y = xb.map_blocks(block, chunks=(xb.chunks[0], xb.chunks[1], *out_chunks), dtype=dtype,
-                      name=f"adaptive_{kind}_pool{ndim}d-{tokenize(xb.name, out_size, threads)}")
+    chunks = (xb.chunks[0], xb.chunks[1], *out_chunks)
+    name = f"adaptive_{kind}_pool{ndim}d-{tokenize(xb.name, out_size, threads)}"
+    if return_indices:
+        in_bounds = [_bounds(c) for c in xb.chunks[2:]]
+        name += "-indices"
+        dsk = {}
+        for key in itertools.product(*(range(len(c)) for c in xb.chunks)):
+            origin = tuple(in_bounds[d][key[2 + d]] for d in range(ndim))
+            sizes = tuple(out_chunks[d][key[2 + d]] for d in range(ndim))
+            dsk[(name, *key)] = (_adaptive_indices_block, fn, (xb.name, *key), sizes, threads,
+                                 origin, in_size)
+        return tuple(_finish(a, unbatched) for a in _split_pair(name, dsk, xb, chunks, dtype))
+    y = xb.map_blocks(block, chunks=chunks, dtype=dtype, name=name)
     return _finish(y, unbatched)
+
+
+def _adaptive_indices_block(fn, b, sizes, threads, origin, whole_shape):
+    y, local = fn(b, sizes, return_indices=True, threads=threads)
+    return y, _whole_indices(local, b.shape[2:], origin, whole_shape)
 
 
 def _global_block(b, kind, threads):
@@ -652,6 +723,88 @@ def global_avg_pool(x, *, threads=None):
 def global_max_pool(x, *, threads=None):
     """:func:`fastconv.global_max_pool` on a dask array (exact)."""
     return _global("max", x, threads)
+
+
+# ------------------------------------------------------------------------------------------
+# Resizing
+# ------------------------------------------------------------------------------------------
+def _resize_axis(table, n_in: int, n_out: int, in_bounds: list[int]):
+    """Output chunk boundaries of one resized dim (the input's, scaled by ``n_out / n_in`` and
+    rounded) and, per output chunk, the input range ``[lo, hi)`` its table rows read and those
+    rows with their indices made relative to ``lo``. ``table`` None: the dim is kept as is."""
+    if table is None:
+        return in_bounds, [((a, b), None) for a, b in zip(in_bounds[:-1], in_bounds[1:])]
+    idx, w = table
+    cuts = sorted({(2 * b * n_out + n_in) // (2 * n_in) for b in in_bounds[1:-1]})
+    bounds = [0, *(c for c in cuts if 0 < c < n_out), n_out]
+    plans = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = idx[a:b]
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        plans.append(((lo, hi), (rows - lo, None if w is None else w[a:b])))
+    return bounds, plans
+
+
+def _resize_tile(blocks, tables, order, dtype, ndim):
+    x = _join(blocks, ndim)
+    return _resize.resize_tables(_resize.working(x, dtype), tables, dtype, order=order)
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, *,
+                threads=None):
+    """:func:`fastconv.interpolate` on a dask array (lazy), equal to the in-memory call bit
+    for bit.
+
+    ``x`` is ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``, chunked along N and the
+    spatial dims (channels one chunk). The spatial rank is the mode's (``"linear"`` 1,
+    ``"bilinear"``/``"bicubic"`` 2, ``"trilinear"`` 3), else the length of a tuple ``size`` /
+    ``scale_factor``, else ``x.ndim - 2`` (batched). Output chunk boundaries are the input's
+    scaled by ``out / in`` (rounded); each output chunk is one task that reads just the input
+    range its rows of the in-memory per-axis tables (:func:`fastconv.resize.plan`) touch (1
+    tap for nearest, 2 linear, 4 bicubic) and applies those rows: the same weights, summed in
+    the same order. ``threads`` is accepted for a uniform signature (the resize runs in
+    NumPy).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastconv, fastconv.dask
+    >>> x = np.arange(12, dtype=np.float32).reshape(1, 1, 12)
+    >>> y = fastconv.dask.interpolate(da.from_array(x, chunks=5), size=7, mode="linear")
+    >>> y.chunks[2], bool(np.array_equal(y.compute(), fastconv.interpolate(x, size=7,
+    ...                                                                    mode="linear")))
+    ((3, 3, 1), True)
+    """
+    threads = _threads(threads)
+    mode = check_choice(mode, "mode", _resize.MODES)
+    if not isinstance(x, da.Array):
+        x = da.asarray(x)
+    rank = _resize._MODE_DIMS.get(mode)
+    if rank is None:
+        given = size if size is not None else scale_factor
+        rank = len(given) if isinstance(given, (list, tuple, np.ndarray)) else x.ndim - 2
+    shape = (1, *x.shape) if x.ndim == rank + 1 else tuple(x.shape)
+    if x.dtype.kind not in "biuf":
+        check_array(np.empty(0, x.dtype), "x")  # the in-memory message
+    out_sizes, tables, order = _resize.plan(shape, size, scale_factor, mode, align_corners)
+    xb, unbatched = _to_batched(x, len(shape) - 2)
+    ndim = xb.ndim - 2
+    dtype = compute_dtype(np.empty(0, xb.dtype))
+    in_bounds = [_bounds(c) for c in xb.chunks[2:]]
+    per_dim = [_resize_axis(tables.get(d + 2), xb.shape[2 + d], out_sizes[d], in_bounds[d])
+               for d in range(ndim)]
+    name = f"interpolate-{tokenize(xb.name, size, scale_factor, mode, align_corners)}"
+    dsk = {}
+    for nb in range(len(xb.chunks[0])):
+        for idx in itertools.product(*(range(len(p[1])) for p in per_dim)):
+            spans = [per_dim[d][1][i][0] for d, i in enumerate(idx)]
+            local = {d + 2: per_dim[d][1][i][1] for d, i in enumerate(idx)
+                     if per_dim[d][1][i][1] is not None}
+            dsk[(name, nb, 0, *idx)] = (
+                _resize_tile, _region(dsk, xb, nb, in_bounds, spans), local, order, dtype,
+                ndim)
+    chunks = (xb.chunks[0], xb.chunks[1], *(tuple(np.diff(p[0]).tolist()) for p in per_dim))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[xb])
+    return _finish(da.Array(graph, name, chunks, dtype=dtype), unbatched)
 
 
 # ------------------------------------------------------------------------------------------

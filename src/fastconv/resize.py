@@ -112,13 +112,20 @@ def axis_table(src: np.ndarray, in_size: int, kind: str, *, nearest_mode: str = 
     return np.clip(taps, 0, hi), w
 
 
+def table_order(tables: dict, shape) -> list:
+    """The order :func:`resize_tables` applies ``tables`` to an input of ``shape`` in: shrink
+    first, the axes whose output is smallest relative to the input go first."""
+    return sorted(tables, key=lambda ax: tables[ax][0].shape[0] / max(shape[ax], 1))
+
+
 def resize_tables(x: np.ndarray, tables: dict, dtype: np.dtype,
-                  out: np.ndarray | None = None) -> np.ndarray:
-    """Apply ``{axis: (indices, weights)}`` (from :func:`axis_table`) to ``x``, axis by axis;
-    the result (``dtype``) is written into ``out`` if given."""
+                  out: np.ndarray | None = None, order=None) -> np.ndarray:
+    """Apply ``{axis: (indices, weights)}`` (from :func:`axis_table`) to ``x``, axis by axis
+    (in ``order``, default :func:`table_order`); the result (``dtype``) is written into
+    ``out`` if given."""
     y = x
-    # shrink first: the axes whose output is smallest relative to the input go first
-    order = sorted(tables, key=lambda ax: tables[ax][0].shape[0] / max(x.shape[ax], 1))
+    if order is None:
+        order = table_order(tables, x.shape)
     for axis in order:
         idx, w = tables[axis]
         if w is None:
@@ -177,6 +184,59 @@ def _torch_nearest_index(in_size: int, out_size: int, scale_factor: float | None
     return np.minimum(np.floor(dst * scale).astype(np.int64), in_size - 1)
 
 
+def plan(shape, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """:func:`interpolate`'s checks and tables for an input of ``shape`` ``(N, C, *spatial)``:
+    the output spatial sizes, the ``{axis: (indices, weights)}`` tables of the resized axes
+    (an axis left as it is has none) and the order :func:`resize_tables` applies them in.
+    ``fastconv.dask`` slices the same tables per output chunk."""
+    mode = check_choice(mode, "mode", MODES)
+    spatial = len(shape) - 2
+    if spatial not in (1, 2, 3):
+        raise ValueError(f"x must have 3, 4 or 5 dims (N, C, *spatial), got shape {shape}")
+    need = _MODE_DIMS.get(mode)
+    if need is not None and need != spatial:
+        raise ValueError(f"mode={mode!r} needs {need + 2}-D input (N, C, {need} spatial dims), "
+                         f"got shape {shape}")
+    if align_corners is not None and not isinstance(align_corners, (bool, np.bool_)):
+        raise TypeError(f"align_corners must be a bool or None, got {align_corners!r}")
+    if mode.startswith("nearest") and align_corners is not None:
+        raise ValueError(f"align_corners can only be set with the interpolating modes, got "
+                         f"align_corners={align_corners!r} with mode={mode!r}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("exactly one of size and scale_factor must be given, got "
+                         f"size={size!r}, scale_factor={scale_factor!r}")
+    in_sizes = tuple(shape[2:])
+    if size is not None:
+        out_sizes = _per_dim(size, spatial, "size", lambda v, n: check_int(v, n, 1))
+        factors = (None,) * spatial
+    else:
+        factors = _per_dim(scale_factor, spatial, "scale_factor", _check_scale)
+        out_sizes = tuple(int(math.floor(n * f)) for n, f in zip(in_sizes, factors))
+        for i, n in enumerate(out_sizes):
+            if n < 1:
+                raise ValueError(f"scale_factor {factors[i]} gives output size {n} < 1 for "
+                                 f"input size {in_sizes[i]} in spatial dim {i}")
+    if any(n < 1 for n in in_sizes):
+        raise ValueError(f"x must have spatial sizes >= 1, got shape {tuple(shape)}")
+    tables = {}
+    for d, (n_in, n_out, f) in enumerate(zip(in_sizes, out_sizes, factors)):
+        if mode.startswith("nearest"):
+            idx = _torch_nearest_index(n_in, n_out, f, mode == "nearest-exact")
+            if n_in != n_out or not np.array_equal(idx, np.arange(n_in)):
+                tables[d + 2] = (idx[:, None], None)
+            continue
+        if align_corners:
+            src = source_coordinates(n_in, n_out, "align_corners", 1.0)
+        else:
+            ratio = 1.0 / f if f is not None else n_in / n_out
+            src = (np.arange(n_out) + 0.5) * ratio - 0.5
+            if mode != "bicubic":
+                src = np.maximum(src, 0.0)
+        if n_in != n_out or not np.array_equal(src, np.arange(n_in)):  # else identity
+            tables[d + 2] = axis_table(src, n_in, "cubic" if mode == "bicubic" else "linear")
+    return tuple(out_sizes), tables, table_order(tables, shape)
+
+
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, *,
                 threads=None, out=None):
     """Resize the spatial dims of ``x``, as ``torch.nn.functional.interpolate``.
@@ -220,58 +280,14 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     array([[[1. , 1.5, 2. , 3. , 4. ]]], dtype=float32)
     """
     x = check_array(x, "x")
-    mode = check_choice(mode, "mode", MODES)
     _threads.resolve(threads)
-    spatial = x.ndim - 2
-    if spatial not in (1, 2, 3):
-        raise ValueError(f"x must have 3, 4 or 5 dims (N, C, *spatial), got shape {x.shape}")
-    need = _MODE_DIMS.get(mode)
-    if need is not None and need != spatial:
-        raise ValueError(f"mode={mode!r} needs {need + 2}-D input (N, C, {need} spatial dims), "
-                         f"got shape {x.shape}")
-    if align_corners is not None and not isinstance(align_corners, (bool, np.bool_)):
-        raise TypeError(f"align_corners must be a bool or None, got {align_corners!r}")
-    if mode.startswith("nearest") and align_corners is not None:
-        raise ValueError(f"align_corners can only be set with the interpolating modes, got "
-                         f"align_corners={align_corners!r} with mode={mode!r}")
-    if (size is None) == (scale_factor is None):
-        raise ValueError("exactly one of size and scale_factor must be given, got "
-                         f"size={size!r}, scale_factor={scale_factor!r}")
-    in_sizes = x.shape[2:]
-    if size is not None:
-        out_sizes = _per_dim(size, spatial, "size", lambda v, n: check_int(v, n, 1))
-        factors = (None,) * spatial
-    else:
-        factors = _per_dim(scale_factor, spatial, "scale_factor", _check_scale)
-        out_sizes = tuple(int(math.floor(n * f)) for n, f in zip(in_sizes, factors))
-        for i, n in enumerate(out_sizes):
-            if n < 1:
-                raise ValueError(f"scale_factor {factors[i]} gives output size {n} < 1 for "
-                                 f"input size {in_sizes[i]} in spatial dim {i}")
-    if any(n < 1 for n in in_sizes):
-        raise ValueError(f"x must have spatial sizes >= 1, got shape {x.shape}")
+    out_sizes, tables, order = plan(x.shape, size, scale_factor, mode, align_corners)
     dtype = compute_dtype(x)
     shape = (*x.shape[:2], *out_sizes)
     out = check_out(out, shape, dtype, [x])
     if x.shape[0] * x.shape[1] == 0:
         return np.empty(shape, dtype) if out is None else out
-    tables = {}
-    for d, (n_in, n_out, f) in enumerate(zip(in_sizes, out_sizes, factors)):
-        if mode.startswith("nearest"):
-            idx = _torch_nearest_index(n_in, n_out, f, mode == "nearest-exact")
-            if n_in != n_out or not np.array_equal(idx, np.arange(n_in)):
-                tables[d + 2] = (idx[:, None], None)
-            continue
-        if align_corners:
-            src = source_coordinates(n_in, n_out, "align_corners", 1.0)
-        else:
-            ratio = 1.0 / f if f is not None else n_in / n_out
-            src = (np.arange(n_out) + 0.5) * ratio - 0.5
-            if mode != "bicubic":
-                src = np.maximum(src, 0.0)
-        if n_in != n_out or not np.array_equal(src, np.arange(n_in)):  # else identity
-            tables[d + 2] = axis_table(src, n_in, "cubic" if mode == "bicubic" else "linear")
-    return resize_tables(working(x, dtype), tables, dtype, out)
+    return resize_tables(working(x, dtype), tables, dtype, out, order=order)
 
 
 def working(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
