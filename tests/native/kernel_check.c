@@ -41,7 +41,7 @@
 #include "fastconv/pool.h"
 #include "fastconv/winograd.h"
 
-static const char *const ISA_NAMES[FC_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+#define ISA_NAMES fc_isa_names /* the registry's names (fastconv/isa.h) */
 
 static int verbose = 0, threads = 2, n_random = 40;
 static unsigned long long seed = 1;
