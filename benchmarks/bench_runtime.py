@@ -15,7 +15,6 @@ Timing method: ``time.perf_counter_ns``; medians of interleaved batches.
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import time
@@ -25,17 +24,6 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # fastconv's own default, before loading
 
 import fastconv  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_seconds() -> float:
@@ -136,7 +124,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     reps = 3 if args.quick else 7
     cfg = fastconv.config()
-    print(f"CPU {cpu_model()} | {os.cpu_count()} CPUs | load {os.getloadavg()[0]:.2f} | "
+    print(f"CPU {cfg['processor']} | {os.cpu_count()} CPUs | load {os.getloadavg()[0]:.2f} | "
           f"fastconv {cfg['version']} {cfg['isa']} openmp={cfg['openmp']} "
           f"({cfg['openmp_runtime']}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})")
     b2b = back_to_back(reps)

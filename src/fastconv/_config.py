@@ -55,14 +55,26 @@ def config() -> dict:
 
 
 def _cpu_model() -> str:
+    """The CPU's model name, and where /proc/cpuinfo gives them its family, model and stepping
+    (x86) or part and variant (ARM): virtual machines often name only "AMD EPYC", and every
+    figure fastconv prints or caches must say which CPU it came from."""
+    name, ids = "", {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not name:
+                    name = value.strip()
+                elif key in ("cpu family", "model", "stepping", "CPU part", "CPU variant"):
+                    ids.setdefault(key, value.strip())
+                elif not line.strip() and (name or ids):
+                    break  # the first CPU is enough
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = name or platform.processor() or platform.machine()
+    suffix = ", ".join(f"{k} {v}" for k, v in ids.items())
+    return name + (f" ({suffix})" if suffix else "")
 
 
 def show_config() -> None:

@@ -100,26 +100,13 @@ _cpu_model: str | None = None
 
 
 def _cpu() -> str:
-    """The CPU model as the key names it: the model name and, where /proc/cpuinfo gives them,
-    family, model and stepping (virtual machines often say only "AMD EPYC")."""
+    """The CPU model as the key names it (fastconv._config: the model name with family, model
+    and stepping, since virtual machines often say only "AMD EPYC")."""
     global _cpu_model
     if _cpu_model is None:
         from ._config import _cpu_model as model
 
-        ids = {}
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    name, _, value = line.partition(":")
-                    name = name.strip()
-                    if name in ("cpu family", "model", "stepping", "CPU part", "CPU variant"):
-                        ids.setdefault(name, value.strip())
-                    elif not line.strip() and ids:
-                        break  # the first CPU is enough
-        except OSError:
-            pass
-        suffix = ", ".join(f"{k} {v}" for k, v in ids.items())
-        _cpu_model = model() + (f" ({suffix})" if suffix else "")
+        _cpu_model = model()
     return _cpu_model
 
 
