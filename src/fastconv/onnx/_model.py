@@ -386,6 +386,11 @@ class Model:
                              groups=node.attrs.get("group", 1), algorithm=self._algorithm)
         except (ValueError, TypeError) as exc:
             raise _fail(node, str(exc)) from None
+        return self._layer_runner(node, layer)
+
+    def _layer_runner(self, node, layer):
+        """The step of a (transposed) convolution node run by ``layer``: the layer writes into
+        the planned buffer, then the node's fused output stage (activations, residual Add)."""
         node.layer, node.kind = layer, "fastconv"
         finish, threads, n_in = self._epilogue(node), self._threads, len(node.inputs)
 
@@ -417,13 +422,7 @@ class Model:
                 layer = _CONV_T[k](w, b, **kwargs)
         except (ValueError, TypeError) as exc:
             raise _fail(node, str(exc)) from None
-        node.layer, node.kind = layer, "fastconv"
-        finish, threads, n_in = self._epilogue(node), self._threads, len(node.inputs)
-
-        def run(x, *rest, out=None):
-            return (finish(layer(x, threads=threads, out=out), rest[n_in - 1:]),)
-        node.out_ok = True
-        return run
+        return self._layer_runner(node, layer)
 
     def _prep_DeformConv(self, node):  # noqa: N802
         # inputs X, W, offset, B (optional), mask (optional); offset_group follows from offset
